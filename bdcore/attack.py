@@ -1,0 +1,122 @@
+"""The attack API: what a data-poisoning or training-controlled attack plugin implements.
+
+A data-poisoning attack chooses which training indices to poison and maps a batch of float
+images in [0, 1] to poisoned ones (vectorised, any device); the core poisons batches on the fly.
+A training-controlled attack also returns a TrainHook that rewrites batches or the loss inside
+the shared trainer's step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from bdcore.artifacts import ArtifactCache
+    from bdcore.data import ImageDataset
+    from bdcore.trainer import TrainHook
+
+
+@dataclass
+class AttackContext:
+    """What an attack knows about the run it is part of."""
+
+    num_classes: int
+    shape: tuple[int, int, int]
+    target: int
+    pratio: float
+    all_to_all: bool
+    seed: int
+    device: torch.device
+    dataset: str
+    model: str
+    artifacts: "ArtifactCache"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    hflip: bool = True
+
+
+class Attack:
+    """Base class of every attack. Subclasses implement `apply_trigger` at least."""
+
+    clean_label: bool = False
+    """True: poison only target-class samples and keep their labels."""
+
+    def __init__(self, config: Any, ctx: AttackContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    # resources -------------------------------------------------------------------------------
+    def prepare(self, data: "ImageDataset") -> None:
+        """Build what the attack needs (surrogate models, patterns); use ctx.artifacts to cache."""
+
+    # which samples -----------------------------------------------------------------------------
+    def poison_count(self, n_train: int) -> int:
+        """Number of poisoned training samples: the ratio of the whole training set."""
+        return int(round(self.ctx.pratio * n_train))
+
+    def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Sorted indices of the training samples to poison.
+
+        Dirty-label: drawn from samples whose label the mapping changes; clean-label: from the
+        target class only (capped at its size).
+        """
+        y = y_train.cpu()
+        if self.clean_label:
+            pool = torch.nonzero(y == self.ctx.target).flatten()
+        else:
+            pool = torch.nonzero(self.target_label(y) != y).flatten()
+        k = min(self.poison_count(len(y)), len(pool))
+        pick = pool[torch.randperm(len(pool), generator=gen)[:k]]
+        return pick.sort().values
+
+    # labels and images ----------------------------------------------------------------------
+    def target_label(self, y: torch.Tensor) -> torch.Tensor:
+        """All-to-one: the target class; all-to-all: (y + 1) mod C."""
+        if self.ctx.all_to_all:
+            return (y + 1) % self.ctx.num_classes
+        return torch.full_like(y, self.ctx.target)
+
+    def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Stamp the trigger on float images in [0, 1], shape (B, C, H, W).
+
+        train: training-time poison (True) or test-time trigger (False); idx: the samples'
+        indices in their split, for per-sample triggers.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement apply_trigger")
+
+    def poison_x(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Poisoned training images for the given poison indices."""
+        return self.apply_trigger(x, train=True, idx=idx)
+
+    def poison_y(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Labels of poisoned training samples (clean-label attacks keep them)."""
+        return y.clone() if self.clean_label else self.target_label(y)
+
+    def test_trigger(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """The trigger as applied to the backdoor test set."""
+        return self.apply_trigger(x, train=False, idx=idx)
+
+    # training-controlled attacks --------------------------------------------------------------
+    def train_hook(self) -> "TrainHook | None":
+        """A hook into the shared trainer's step (training-controlled attacks), or None."""
+        return None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Tensors needed to rebuild the trigger later (e.g. a trained generator's weights)."""
+        return {}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what `state` returned (before evaluation or a defense run)."""
+
+
+class NoAttack(Attack):
+    """The clean baseline: no poison, identity trigger."""
+
+    def poison_count(self, n_train: int) -> int:
+        return 0
+
+    def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
+        return x

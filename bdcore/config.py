@@ -1,0 +1,133 @@
+"""Configuration: the base model of every method config, --set parsing, and run configs.
+
+No torch here: `bdb info` reads configs without importing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bdcore.errors import BdbError
+
+
+class MethodConfig(BaseModel):
+    """Base of every attack/defense config: unknown keys are an error, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Turn ["key=value", ...] into a dict; values are read as JSON when they parse, else str."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BdbError(f"--set expects key=value, got {item!r}")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def format_validation_error(exc: ValidationError, what: str) -> str:
+    """One line per problem, joined: 'field: message'."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(config)"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown setting"
+        parts.append(f"{loc}: {msg}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def build_config(model: type[BaseModel], values: dict[str, Any], what: str) -> BaseModel:
+    """Validate values against a config model; errors become one BdbError line."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        fields = ", ".join(model.model_fields) or "none"
+        raise BdbError(format_validation_error(exc, what) + f" (settings: {fields}; see 'bdb info')") from None
+
+
+def config_hash(payload: dict[str, Any], length: int = 12) -> str:
+    """Stable short hash of a JSON-able dict (sorted keys, no whitespace)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class TrainRecipe(BaseModel):
+    """How the victim (and any retrained or fine-tuned model) is trained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, description="training epochs")
+    batch_size: int = Field(128, ge=1, description="mini-batch size")
+    lr: float = Field(0.01, gt=0, description="peak learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="weight decay")
+    optimizer: str = Field("sgd", pattern="^(sgd|adam)$", description="sgd or adam")
+    schedule: str = Field("cosine", pattern="^(cosine|constant)$", description="cosine or constant")
+    augment: bool = Field(True, description="random crop (pad 4, scaled) + flip where the dataset allows")
+    channels_last: bool = Field(True, description="channels-last memory format (same numbers, faster convs)")
+    compile: bool = Field(False, description="torch.compile the model (faster after a warm-up)")
+
+
+class AttackRunConfig(BaseModel):
+    """Everything that determines an attack run; its hash is the run id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attack: str
+    attack_config: dict[str, Any] = Field(default_factory=dict)
+    dataset: str = "mnist5k"
+    model: str = "small-cnn"
+    pratio: float = Field(0.1, description="poisoning ratio of the whole training set")
+    target: int = Field(0, ge=0, description="target class")
+    all_to_all: bool = Field(False, description="label mapping y -> (y+1) mod C instead of all-to-one")
+    seed: int = 0
+    train: TrainRecipe = Field(default_factory=TrainRecipe)
+
+    @field_validator("pratio")
+    @classmethod
+    def _ratio(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError("poisoning ratio must be in (0, 1]")
+        return v
+
+    def run_id(self) -> str:
+        return "a-" + config_hash(self.model_dump(mode="json"))
+
+
+class DefenseRunConfig(BaseModel):
+    """Everything that determines a defense run on top of an attack run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defense: str
+    defense_config: dict[str, Any] = Field(default_factory=dict)
+    attack_run: str
+    reserve_ratio: float = Field(0.05, gt=0, lt=1, description="clean reserve share of the training set")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="share of the reserve kept for validation")
+    seed: int = 0
+
+    def run_id(self) -> str:
+        return "d-" + config_hash(self.model_dump(mode="json"))
+
+
+def schema_rows(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Field name, type, default and description of a config model (for 'bdb info')."""
+    rows = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        default = f.get_default(call_default_factory=True) if not f.is_required() else "(required)"
+        rows.append({"name": name, "type": tname, "default": default, "description": f.description or ""})
+    return rows

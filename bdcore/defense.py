@@ -1,0 +1,102 @@
+"""The defense API: what a defense receives (the threat model) and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bdcore.artifacts import ArtifactCache
+from bdcore.config import TrainRecipe
+from bdcore.poison import TrainSet
+
+
+@dataclass
+class DefenseContext:
+    """Facts about the run a defense may use."""
+
+    num_classes: int
+    shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    hflip: bool
+    seed: int
+    device: torch.device
+    artifacts: ArtifactCache
+
+
+@dataclass
+class DefenseInputs:
+    """What the harness grants a defense (CATALOG.md threat model) and nothing else.
+
+    model: a copy of the backdoored model, eval mode, on ctx.device.
+    reserve: clean reserve (5% of the training set) minus the validation split, as a TrainSet.
+    val: the validation split carved from the reserve, for any model selection.
+    train: the poisoned training set (labels as poisoned) for pre-, in-training and
+        detect-data defenses and defenses that declare `needs_train_set`; None otherwise.
+    recipe: the victim's training recipe (for retraining or in-training defenses).
+    new_model: builds a freshly initialised model of the victim's architecture.
+    """
+
+    model: nn.Module
+    reserve: TrainSet
+    val: TrainSet
+    train: TrainSet | None
+    recipe: TrainRecipe
+    new_model: Callable[[], nn.Module]
+
+
+@dataclass
+class DefenseOutput:
+    """What a defense returns; its stage says which fields it fills.
+
+    model: a repaired or newly trained model (post / in).
+    keep: bool per training sample; the harness retrains on the kept ones (pre).
+    scores: suspicion per training sample, higher = more likely poisoned (detect-data, pre).
+    flagged: bool per training sample judged poisoned (detect-data); default from keep.
+    input_detector: maps float images to suspicion scores (detect-input); with `threshold`.
+    info: anything worth recording (e.g. NC's anomaly index and flagged classes).
+    """
+
+    model: nn.Module | None = None
+    keep: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
+    flagged: torch.Tensor | None = None
+    input_detector: Callable[[torch.Tensor], torch.Tensor] | None = None
+    threshold: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Defense:
+    """Base class of every defense."""
+
+    needs_train_set: bool = False
+    """A post-training defense that uses the poisoned training set (e.g. D-BR) sets this."""
+
+    def __init__(self, config: Any, ctx: DefenseContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    def run(self, inputs: DefenseInputs) -> DefenseOutput:
+        """Apply the defense."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run")
+
+
+def fine_tune(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, **overrides: Any) -> nn.Module:
+    """Fine-tune `model` in place with the shared trainer; overrides change recipe fields."""
+    from bdcore.trainer import train
+
+    train(model, data, recipe.model_copy(update=overrides), seed=seed)
+    return model
+
+
+@torch.no_grad()
+def accuracy_on(model: nn.Module, data: TrainSet, batch_size: int = 512) -> float:
+    """Top-1 accuracy of `model` on a TrainSet (e.g. the validation split)."""
+    model.eval()
+    correct = 0
+    for x, y in data.iter_batches(batch_size):
+        correct += int((model(x).argmax(1) == y).sum())
+    return correct / max(1, len(data))

@@ -1,0 +1,43 @@
+"""The one evaluator: C-ACC on the clean test set, ASR and RA on the backdoor test set."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bdcore.attack import Attack
+from bdcore.data import ImageDataset
+from bdcore.metrics import accuracy
+from bdcore.trainer import predict
+
+
+def backdoor_test_set(data: ImageDataset, attack: Attack, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Triggered test images (float [0, 1]), their true labels and their attack-target labels.
+
+    All-to-one: every test sample whose true label is not the target; all-to-all: every sample.
+    """
+    y = data.y_test
+    keep = attack.target_label(y) != y
+    idx = torch.nonzero(keep).flatten()
+    xs = []
+    for s in range(0, len(idx), batch_size):
+        b = idx[s:s + batch_size]
+        x = data.x_test[b].float().div_(255.0).to(attack.ctx.device)
+        xs.append(attack.test_trigger(x, b.to(attack.ctx.device)).clamp(0, 1).cpu())
+    x_bd = torch.cat(xs) if xs else data.x_test[:0].float()
+    return x_bd, y[idx], attack.target_label(y[idx])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageDataset, attack: Attack, device: torch.device | None = None) -> dict[str, float]:
+    """C-ACC, ASR and RA of a model against an attack, as defined in CATALOG.md."""
+    device = device or attack.ctx.device
+    model.to(device)
+    clean_pred = predict(model, data.x_test, device=device)
+    x_bd, y_true, y_target = backdoor_test_set(data, attack)
+    bd_pred = predict(model, x_bd, device=device)
+    return {
+        "cacc": accuracy(clean_pred.numpy(), data.y_test.numpy()),
+        "asr": accuracy(bd_pred.numpy(), y_target.numpy()),
+        "ra": accuracy(bd_pred.numpy(), y_true.numpy()),
+    }

@@ -1,0 +1,348 @@
+"""The harness: runs attacks and defenses under the benchmark's protocol and stores the results.
+
+It owns the data, the backdoor test set, the clean reserve and the metrics; plugins only get
+what the threat model grants them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import platform
+import random
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+import bdcore
+from bdcore.artifacts import ArtifactCache
+from bdcore.attack import Attack, AttackContext
+from bdcore.config import AttackRunConfig, DefenseRunConfig, build_config
+from bdcore.data import ImageDataset
+from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput
+from bdcore.errors import BdbError
+from bdcore.evaluate import backdoor_test_set, evaluate
+from bdcore.metrics import der, detection, rir
+from bdcore.models import with_normalization
+from bdcore.poison import TrainSet
+from bdcore.registry import Registry, registry
+from bdcore.store import Run, RunStore
+from bdcore.trainer import ProgressFn, train
+
+_DATA_CACHE: dict[tuple[str, str | None], ImageDataset] = {}
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent, stable seed for one purpose (poison choice, init, data order, ...)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:4], "little")
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' means CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise BdbError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BdbError("CUDA was asked for but is not available; use --device cpu")
+    return dev
+
+
+def load_dataset(name: str, root: str | None = None, reg: Registry | None = None) -> ImageDataset:
+    """A registered dataset, loaded once per process."""
+    reg = reg or registry()
+    key = (name, root)
+    if key not in _DATA_CACHE:
+        spec = reg.get("dataset", name)
+        data = spec.load()(root)
+        if not isinstance(data, ImageDataset):
+            raise BdbError(f"dataset {name!r} from {spec.package} did not return an ImageDataset")
+        _DATA_CACHE[key] = data
+    return _DATA_CACHE[key]
+
+
+def build_model(name: str, data: ImageDataset, reg: Registry | None = None) -> nn.Module:
+    """A registered model for the dataset's shape and classes, taking [0, 1] images."""
+    reg = reg or registry()
+    spec = reg.get("model", name)
+    factory = spec.load()
+    c, h, _ = data.shape
+    if spec.name.endswith(":"):
+        net = factory(name[len(spec.name):], data.num_classes, c, h)
+    else:
+        net = factory(num_classes=data.num_classes, in_channels=c, image_size=h)
+    return with_normalization(net, data.mean, data.std)
+
+
+def versions(reg: Registry, packages: list[str]) -> dict[str, Any]:
+    """Versions of everything that can change a result."""
+    plugin_versions = {p.package: p.version for p in reg.plugins if p.package in packages}
+    return {
+        "bdcore": bdcore.__version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "plugins": plugin_versions,
+    }
+
+
+def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any]) -> tuple[Any, Any]:
+    spec = reg.get(kind, name)
+    cfg = build_config(spec.config_model(), values, f"{kind} {name} settings")
+    return spec, cfg
+
+
+def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None) -> AttackRunConfig:
+    """The fully resolved config (every default filled in): the thing that is hashed and saved."""
+    reg = reg or registry()
+    _, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
+    reg.get("dataset", cfg.dataset)
+    reg.get("model", cfg.model)
+    return cfg.model_copy(update={"attack_config": acfg.model_dump(mode="json")})
+
+
+def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, device: torch.device,
+                reg: Registry | None = None) -> Attack:
+    """Instantiate the attack of a resolved run config."""
+    reg = reg or registry()
+    spec, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
+    if not 0 <= cfg.target < data.num_classes:
+        raise BdbError(f"target {cfg.target} is outside the classes of {data.name} (0..{data.num_classes - 1})")
+    ctx = AttackContext(
+        num_classes=data.num_classes, shape=data.shape, target=cfg.target, pratio=cfg.pratio,
+        all_to_all=cfg.all_to_all, seed=derive_seed(cfg.seed, "attack"), device=device, dataset=data.name,
+        model=cfg.model, artifacts=ArtifactCache(store.artifacts_dir), mean=data.mean, std=data.std, hflip=data.hflip,
+    )
+    attack = spec.load()(acfg, ctx)
+    if not isinstance(attack, Attack):
+        raise BdbError(f"attack {cfg.attack!r} from {spec.package} is not a bdcore.attack.Attack")
+    return attack
+
+
+def run_attack(
+    cfg: AttackRunConfig,
+    *,
+    store: RunStore | None = None,
+    force: bool = False,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: ProgressFn | None = None,
+    reg: Registry | None = None,
+) -> Run:
+    """Train a backdoored model (or reuse the finished run with the same resolved config)."""
+    reg = reg or registry()
+    store = store or RunStore()
+    cfg = resolve_attack_config(cfg, reg)
+    run_id = cfg.run_id()
+    if not force and store.is_complete(run_id):
+        return store.load(run_id)
+    dev = pick_device(device)
+    data = load_dataset(cfg.dataset, data_root, reg)
+    t0 = time.perf_counter()
+    seed_all(cfg.seed)
+    attack = make_attack(cfg, data, store, dev, reg)
+    attack.prepare(data)
+    pidx = attack.poison_indices(data.y_train, torch.Generator().manual_seed(derive_seed(cfg.seed, "poison")))
+    trainset = TrainSet(data.x_train, data.y_train, hflip=data.hflip, attack=attack, poison_idx=pidx, device=dev)
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
+    model = build_model(cfg.model, data, reg)
+    hook = attack.train_hook()
+    stats = train(model, trainset, cfg.train, seed=derive_seed(cfg.seed, "train"),
+                  hooks=[hook] if hook else [], progress=progress)
+    metrics = evaluate(model, data, attack, dev)
+    metrics.update({
+        "poisoned": int(len(pidx)),
+        "train_seconds": round(stats.seconds, 3),
+        "images_per_second": round(stats.images_per_second, 1),
+        "final_loss": stats.final_loss,
+    })
+    spec = reg.get("attack", cfg.attack)
+    meta = {
+        "versions": versions(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package]),
+        "device": str(dev),
+        "seeds": {p: derive_seed(cfg.seed, p) for p in ("attack", "poison", "init", "train")},
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "attack_kind": spec.kind,
+    }
+    with store.write(run_id) as w:
+        w.json("config.json", cfg.model_dump(mode="json"))
+        w.json("meta.json", meta)
+        w.json("metrics.json", metrics)
+        w.json("poison_indices.json", pidx.tolist())
+        w.tensors("model.safetensors", model.state_dict())
+        state = attack.state()
+        if state:
+            w.tensors("attack_state.safetensors", state)
+    return store.load(run_id)
+
+
+def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_root: str | None = None,
+                    reg: Registry | None = None) -> tuple[Run, AttackRunConfig, ImageDataset, Attack, nn.Module, torch.Tensor]:
+    """Rebuild everything of a finished attack run: config, data, attack, model, poison indices."""
+    reg = reg or registry()
+    run = store.load(run_id)
+    if run.kind != "attack":
+        raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
+    cfg = AttackRunConfig.model_validate(run.config)
+    data = load_dataset(cfg.dataset, data_root, reg)
+    attack = make_attack(cfg, data, store, device, reg)
+    if run.file("attack_state.safetensors").is_file():
+        attack.load_state({k: v.to(device) for k, v in store.load_tensors(run, "attack_state.safetensors").items()})
+    else:
+        attack.prepare(data)
+    model = build_model(cfg.model, data, reg)
+    try:
+        model.load_state_dict(store.load_tensors(run, "model.safetensors"))
+    except RuntimeError as exc:
+        raise BdbError(f"run {run.run_id}: weights do not fit model {cfg.model} ({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    try:
+        pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
+    except (OSError, ValueError):
+        raise BdbError(f"run {run.run_id} is corrupt: poison_indices.json unreadable; rerun it with --force") from None
+    return run, cfg, data, attack, model, pidx
+
+
+def split_reserve(n_train: int, ratio: float, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean reserve indices (minus validation) and validation indices, drawn with a seed."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, "reserve"))
+    perm = torch.randperm(n_train, generator=gen)
+    k = max(2, int(round(ratio * n_train)))
+    n_val = max(1, int(round(val_fraction * k)))
+    reserve = perm[:k]
+    return reserve[n_val:].sort().values, reserve[:n_val].sort().values
+
+
+def run_defense(
+    cfg: DefenseRunConfig,
+    *,
+    store: RunStore | None = None,
+    force: bool = False,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: ProgressFn | None = None,
+    reg: Registry | None = None,
+) -> Run:
+    """Apply a defense to a finished attack run and score it (or reuse the finished run)."""
+    reg = reg or registry()
+    store = store or RunStore()
+    spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config)
+    cfg = cfg.model_copy(update={"defense_config": dcfg.model_dump(mode="json"),
+                                 "attack_run": store.resolve(cfg.attack_run)})
+    run_id = cfg.run_id()
+    if not force and store.is_complete(run_id):
+        return store.load(run_id)
+    dev = pick_device(device)
+    arun, acfg, data, attack, model, pidx = load_attack_run(cfg.attack_run, store, dev, data_root, reg)
+    t0 = time.perf_counter()
+    seed_all(cfg.seed)
+    reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed)
+    reserve = TrainSet(data.x_train[reserve_idx], data.y_train[reserve_idx], hflip=data.hflip, device=dev)
+    val = TrainSet(data.x_train[val_idx], data.y_train[val_idx], hflip=data.hflip, device=dev)
+    full_train = TrainSet(data.x_train, data.y_train, hflip=data.hflip, attack=attack, poison_idx=pidx, device=dev)
+    cls = spec.load()
+    grants_train = spec.stage in ("pre", "in", "detect-data") or getattr(cls, "needs_train_set", False)
+
+    def new_model() -> nn.Module:
+        return build_model(acfg.model, data, reg).to(dev)
+
+    ctx = DefenseContext(
+        num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
+        seed=derive_seed(cfg.seed, "defense"), device=dev, artifacts=ArtifactCache(store.artifacts_dir),
+    )
+    defense = cls(dcfg, ctx)
+    if not isinstance(defense, Defense):
+        raise BdbError(f"defense {cfg.defense!r} from {spec.package} is not a bdcore.defense.Defense")
+    inputs = DefenseInputs(
+        model=copy.deepcopy(model), reserve=reserve, val=val, train=full_train if grants_train else None,
+        recipe=acfg.train, new_model=new_model,
+    )
+    torch.manual_seed(derive_seed(cfg.seed, "defense-run"))
+    out = defense.run(inputs)
+    if not isinstance(out, DefenseOutput):
+        raise BdbError(f"defense {cfg.defense!r} returned {type(out).__name__}, expected DefenseOutput")
+    before = {k: arun.metrics[k] for k in ("cacc", "asr", "ra")}
+    metrics: dict[str, Any] = {"before": before}
+    repaired = _score_output(out, model, full_train, pidx, acfg, data, attack, dev, progress, reg, metrics)
+    after = evaluate(repaired, data, attack, dev)
+    metrics.update({
+        "after": after, "cacc": after["cacc"], "asr": after["asr"], "ra": after["ra"],
+        "der": der(before, after), "rir": rir(before, after), "info": out.info,
+        "defense_seconds": round(time.perf_counter() - t0, 3),
+    })
+    meta = {
+        "versions": versions(reg, [spec.package, reg.get("attack", acfg.attack).package]),
+        "device": str(dev), "stage": spec.stage, "attack_config": acfg.model_dump(mode="json"),
+        "seeds": {p: derive_seed(cfg.seed, p) for p in ("reserve", "defense", "defense-run")},
+        "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    with store.write(run_id) as w:
+        w.json("config.json", cfg.model_dump(mode="json"))
+        w.json("meta.json", meta)
+        w.json("metrics.json", metrics)
+        w.json("reserve_indices.json", {"reserve": reserve_idx.tolist(), "val": val_idx.tolist()})
+        if out.model is not None or out.keep is not None:
+            w.tensors("model.safetensors", repaired.state_dict())
+    return store.load(run_id)
+
+
+def _score_output(out: DefenseOutput, model: nn.Module, full_train: TrainSet, pidx: torch.Tensor,
+                  acfg: AttackRunConfig, data: ImageDataset, attack: Attack, dev: torch.device,
+                  progress: ProgressFn | None, reg: Registry, metrics: dict[str, Any]) -> nn.Module:
+    """Turn a defense's output into the model to evaluate, recording detection metrics."""
+    n = len(full_train)
+    truth = torch.zeros(n, dtype=torch.bool)
+    truth[pidx] = True
+    flagged = out.flagged
+    if flagged is None and out.keep is not None:
+        flagged = ~out.keep.bool().cpu()
+    if flagged is not None or out.scores is not None:
+        for name, t in (("flagged", flagged), ("scores", out.scores)):
+            if t is not None and t.shape != (n,):
+                raise BdbError(f"defense returned {name} of shape {tuple(t.shape)}, expected ({n},)")
+        scores = out.scores.detach().cpu().numpy() if out.scores is not None else None
+        if flagged is None:  # rank-based: flag as many as the top-scored share the defense gives in info
+            k = int(out.info.get("flag_count", 0))
+            order = np.argsort(-scores, kind="stable")
+            flagged = torch.zeros(n, dtype=torch.bool)
+            flagged[torch.from_numpy(order[:k].copy())] = True
+        metrics["detection"] = detection(flagged.cpu().numpy(), truth.numpy(), scores)
+    if out.input_detector is not None:
+        x_bd, _, _ = backdoor_test_set(data, attack)
+        with torch.no_grad():
+            clean_s = torch.cat([out.input_detector(data.x_test[s:s + 256].float().div(255).to(dev)).cpu()
+                                 for s in range(0, len(data.x_test), 256)])
+            bd_s = torch.cat([out.input_detector(x_bd[s:s + 256].to(dev)).cpu() for s in range(0, len(x_bd), 256)])
+        scores = torch.cat([clean_s, bd_s]).numpy()
+        positive = np.r_[np.zeros(len(clean_s), bool), np.ones(len(bd_s), bool)]
+        thr = out.threshold if out.threshold is not None else float("inf")
+        metrics["input_detection"] = detection(scores > thr, positive, scores)
+    if out.model is not None:
+        return out.model.to(dev).eval()
+    if out.keep is not None:
+        keep = out.keep.bool()
+        if keep.shape != (n,):
+            raise BdbError(f"defense returned keep of shape {tuple(keep.shape)}, expected ({n},)")
+        torch.manual_seed(derive_seed(acfg.seed, "init"))
+        fresh = build_model(acfg.model, data, reg)
+        stats = train(fresh, full_train.subset(keep), acfg.train, seed=derive_seed(acfg.seed, "train"), progress=progress)
+        metrics["retrained_on"] = int(keep.sum())
+        metrics["retrain_seconds"] = round(stats.seconds, 3)
+        return fresh.eval()
+    return model

@@ -1,0 +1,157 @@
+"""Light descriptions of what a plugin registers.
+
+A plugin's entry-point module returns these from its hooks. They hold metadata and *import
+paths* ("package.module:Name") to the heavy code, so that listing methods never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bdcore.errors import BdbError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
+
+ATTACK_KINDS = ("DP dirty-label", "DP clean-label", "TC")
+DEFENSE_STAGES = ("post", "pre", "in", "detect-data", "detect-input")
+
+SpecKind = Literal["attack", "defense", "dataset", "model"]
+
+
+def resolve(ref: Any) -> Any:
+    """Import "package.module:Name" lazily; objects pass through unchanged."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    if not attr:
+        raise BdbError(f"bad import path {ref!r}: expected 'package.module:Name'")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class _Spec:
+    name: str
+    summary: str
+    factory: Any
+    """Import path or object: the class/function that builds the method."""
+    package: str = ""
+    version: str = ""
+
+    kind_label = ""
+
+    def check(self) -> None:
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+            raise BdbError(f"invalid {self.kind_label} name {self.name!r}: use lower-case letters, digits and '-'")
+        if not self.summary:
+            raise BdbError(f"{self.kind_label} {self.name!r} has no summary")
+
+    def load(self) -> Any:
+        """The heavy object behind this spec (imports its module)."""
+        try:
+            return resolve(self.factory)
+        except BdbError:
+            raise
+        except Exception as exc:  # a broken plugin: report it in one line
+            raise BdbError(
+                f"{self.kind_label} {self.name!r} from {self.package or 'unknown package'} failed to load "
+                f"({type(exc).__name__}: {exc}); reinstall it or run 'bdb plugins'"
+            ) from exc
+
+
+@dataclass
+class MethodSpec(_Spec):
+    """Shared by attacks and defenses: a paper and a pydantic config model."""
+
+    paper: str = ""
+    config: Any = None
+    """Import path or class of the method's pydantic config (a light module: no torch)."""
+
+    def check(self) -> None:
+        super().check()
+        if not self.paper:
+            raise BdbError(f"{self.kind_label} {self.name!r} names no paper")
+        if self.config is None:
+            raise BdbError(f"{self.kind_label} {self.name!r} declares no config model")
+
+    def config_model(self) -> Any:
+        try:
+            return resolve(self.config)
+        except Exception as exc:
+            raise BdbError(
+                f"config of {self.kind_label} {self.name!r} failed to load ({type(exc).__name__}: {exc})"
+            ) from exc
+
+
+@dataclass
+class AttackSpec(MethodSpec):
+    """An attack. kind: 'DP dirty-label', 'DP clean-label' or 'TC'."""
+
+    kind: str = "DP dirty-label"
+    kind_label = "attack"
+
+    def check(self) -> None:
+        super().check()
+        if self.kind not in ATTACK_KINDS:
+            raise BdbError(f"attack {self.name!r}: kind {self.kind!r} is not one of {', '.join(ATTACK_KINDS)}")
+
+    @property
+    def category(self) -> str:
+        return self.kind
+
+
+@dataclass
+class DefenseSpec(MethodSpec):
+    """A defense. stage: one of DEFENSE_STAGES."""
+
+    stage: str = "post"
+    kind_label = "defense"
+
+    def check(self) -> None:
+        super().check()
+        if self.stage not in DEFENSE_STAGES:
+            raise BdbError(f"defense {self.name!r}: stage {self.stage!r} is not one of {', '.join(DEFENSE_STAGES)}")
+
+    @property
+    def category(self) -> str:
+        return self.stage
+
+
+@dataclass
+class DatasetSpec(_Spec):
+    """A dataset: factory(root: str | None) -> bdcore.data.ImageDataset."""
+
+    kind_label = "dataset"
+    source: str = ""
+
+    @property
+    def category(self) -> str:
+        return "dataset"
+
+
+@dataclass
+class ModelSpec(_Spec):
+    """A model: factory(num_classes, in_channels, image_size) -> nn.Module.
+
+    A name ending in ':' is a prefix family (e.g. 'timm:'): factory(name_after_prefix, ...).
+    """
+
+    kind_label = "model"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def category(self) -> str:
+        return "family" if self.name.endswith(":") else "model"
+
+
+SPEC_TYPES: dict[str, type[_Spec]] = {
+    "attack": AttackSpec,
+    "defense": DefenseSpec,
+    "dataset": DatasetSpec,
+    "model": ModelSpec,
+}

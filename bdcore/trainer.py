@@ -1,0 +1,175 @@
+"""The one trainer: victim training, retraining and fine-tuning all go through `train`.
+
+Data stays on the training device as uint8; every step takes a batch of indices, poisons and
+augments it on tensors, lets the hooks rewrite the batch or the loss, and steps the optimiser.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bdcore.augment import augment
+from bdcore.config import TrainRecipe
+from bdcore.poison import TrainSet
+
+
+@dataclass
+class StepInfo:
+    """Where training is, handed to every hook call."""
+
+    epoch: int
+    step: int
+    total_steps: int
+    gen: torch.Generator
+    """Seeded generator for any randomness a hook needs (keeps runs reproducible)."""
+    running_loss: float = float("nan")
+    """Exponential moving average of the training loss."""
+
+
+class TrainHook:
+    """Extension points of the training step (training-controlled attacks, some defenses)."""
+
+    def on_train_start(self, model: nn.Module, trainset: TrainSet) -> None:
+        """Called once before the first step."""
+
+    def on_batch(self, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewrite an augmented batch (float [0, 1] images, labels) before the forward pass."""
+        return x, y
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> torch.Tensor | None:
+        """Return a loss to replace cross-entropy of model(x) vs y, or None to keep it."""
+        return None
+
+    def after_step(self, model: nn.Module, step: StepInfo) -> None:
+        """Called after the optimiser step (e.g. to update a trigger generator)."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """Called after every epoch."""
+
+
+@dataclass
+class TrainStats:
+    """What a training run measured."""
+
+    epochs: int
+    steps: int
+    images: int
+    seconds: float
+    final_loss: float
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else 0.0
+
+
+ProgressFn = Callable[[int, int, float], None]
+"""progress(step_done, total_steps, running_loss)."""
+
+
+def make_optimizer(params: Iterable[torch.Tensor], recipe: TrainRecipe) -> torch.optim.Optimizer:
+    """The optimiser a recipe names."""
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+
+
+def lr_at(recipe: TrainRecipe, step: int, total: int) -> float:
+    """Learning rate at a step: constant, or cosine annealed per step from lr to 0."""
+    if recipe.schedule == "cosine":
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+    return recipe.lr
+
+
+def train(
+    model: nn.Module,
+    data: TrainSet,
+    recipe: TrainRecipe,
+    *,
+    seed: int,
+    hooks: Sequence[TrainHook] = (),
+    params: Iterable[torch.Tensor] | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainStats:
+    """Train `model` in place on `data` following `recipe`; deterministic for a given seed.
+
+    params: the tensors to optimise (default: all of the model's parameters).
+    """
+    device = data.device
+    model.to(device)
+    if recipe.channels_last and device.type in ("cpu", "cuda"):
+        model.to(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if recipe.compile else model
+    opt = make_optimizer(params if params is not None else model.parameters(), recipe)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(data)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    total = steps_per_epoch * recipe.epochs
+    amp = device.type == "cuda"
+    info = StepInfo(0, 0, total, gen)
+    for h in hooks:
+        h.on_train_start(model, data)
+    losses: list[float] = []
+    images = 0
+    t0 = time.perf_counter()
+    model.train()
+    for epoch in range(recipe.epochs):
+        info.epoch = epoch
+        order = torch.randperm(n, generator=gen)
+        for s in range(steps_per_epoch):
+            idx = order[s * recipe.batch_size:(s + 1) * recipe.batch_size]
+            x, y = data.batch(idx)
+            if recipe.augment:
+                x = augment(x, gen, data.hflip)
+            for h in hooks:
+                x, y = h.on_batch(x, y, info)
+            if recipe.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(recipe, info.step, total)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = None
+                for h in hooks:
+                    loss = h.loss(fwd, x, y, info)
+                    if loss is not None:
+                        break
+                if loss is None:
+                    loss = F.cross_entropy(fwd(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            lv = float(loss.detach())
+            info.running_loss = lv if math.isnan(info.running_loss) else 0.9 * info.running_loss + 0.1 * lv
+            for h in hooks:
+                h.after_step(model, info)
+            images += len(y)
+            info.step += 1
+            if progress is not None:
+                progress(info.step, total, info.running_loss)
+        losses.append(info.running_loss)
+        for h in hooks:
+            h.on_epoch_end(model, epoch)
+    model.eval()
+    if recipe.channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return TrainStats(recipe.epochs, info.step, images, time.perf_counter() - t0, info.running_loss, losses)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | None = None) -> torch.Tensor:
+    """Predicted classes for images (uint8 or float [0, 1]), batched, in eval mode."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    out = []
+    for s in range(0, len(x), batch_size):
+        xb = x[s:s + batch_size].to(device)
+        xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+        out.append(model(xb).argmax(1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
