@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -127,7 +127,14 @@ def schema_rows(model: type[BaseModel]) -> list[dict[str, Any]]:
     rows = []
     for name, f in model.model_fields.items():
         ann = f.annotation
-        tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        if get_origin(ann) is Literal:
+            tname = "|".join(str(a) for a in get_args(ann))
+        else:
+            tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
         default = f.get_default(call_default_factory=True) if not f.is_required() else "(required)"
         rows.append({"name": name, "type": tname, "default": default, "description": f.description or ""})
     return rows
+
+
+class NoSettings(MethodConfig):
+    """A method without settings (e.g. the clean baseline 'none')."""

@@ -71,6 +71,8 @@ class MethodSpec(_Spec):
     paper: str = ""
     config: Any = None
     """Import path or class of the method's pydantic config (a light module: no torch)."""
+    test_settings: dict[str, Any] = field(default_factory=dict)
+    """Settings that make the conformance kit's tiny runs fast (e.g. fewer optimisation steps)."""
 
     def check(self) -> None:
         super().check()

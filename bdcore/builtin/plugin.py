@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bdcore.hookspecs import hookimpl
-from bdcore.spec import DatasetSpec, ModelSpec
+from bdcore.spec import AttackSpec, DatasetSpec, ModelSpec
 
 
 @hookimpl
@@ -41,4 +41,18 @@ def bdb_register_models() -> list[ModelSpec]:
                   factory="bdcore.models:build_timm"),
         ModelSpec(name="torchvision:", summary="any torchvision model by name, e.g. torchvision:resnet18",
                   factory="bdcore.models:build_torchvision"),
+    ]
+
+
+@hookimpl
+def bdb_register_attacks() -> list[AttackSpec]:
+    return [
+        AttackSpec(
+            name="none",
+            summary="clean training, no poison: the baseline for clean accuracy and false alarms",
+            paper="(baseline; no paper)",
+            kind="DP dirty-label",
+            config="bdcore.config:NoSettings",
+            factory="bdcore.attack:NoAttack",
+        )
     ]

@@ -1,0 +1,172 @@
+"""The conformance kit: checks every attack and defense plugin must pass, and test helpers.
+
+Loaded by pytest through the `pytest11` entry point (fixtures in bdcore.testing.plugin); the
+checks here are plain functions so that plugin tests and the core's suite share them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from bdcore.errors import BdbError
+
+TINY_EPOCHS = 1
+"""Epochs of the conformance kit's tiny runs."""
+
+
+def tiny_recipe(**overrides: Any):
+    """A training recipe for fast tests on the embedded data (SGD, lr 0.1, cosine)."""
+    from bdcore.config import TrainRecipe
+
+    base = {"epochs": TINY_EPOCHS, "lr": 0.1, "batch_size": 128}
+    base.update(overrides)
+    return TrainRecipe(**base)
+
+
+def attack_config(attack: str, *, dataset: str = "mnist5k", model: str = "small-cnn", pratio: float = 0.1,
+                  epochs: int = TINY_EPOCHS, seed: int = 0, settings: dict[str, Any] | None = None, **train: Any):
+    """An AttackRunConfig with the test recipe."""
+    from bdcore.config import AttackRunConfig
+
+    return AttackRunConfig(attack=attack, attack_config=settings or {}, dataset=dataset, model=model,
+                           pratio=pratio, seed=seed, train=tiny_recipe(epochs=epochs, **train))
+
+
+def spec_of(kind: str, name: str):
+    from bdcore.registry import registry
+
+    return registry().get(kind, name)
+
+
+def check_metadata(kind: str, name: str) -> None:
+    """Name, summary, paper, kind/stage, package and version are all filled in."""
+    spec = spec_of(kind, name)
+    spec.check()
+    assert spec.package and spec.version, f"{name}: package/version unknown (not installed through an entry point?)"
+    assert len(spec.summary) >= 10, f"{name}: summary too short"
+    assert len(spec.paper) >= 10, f"{name}: paper reference too short"
+
+
+def check_config_roundtrip(kind: str, name: str) -> None:
+    """Defaults validate, dump to JSON and validate back equal; unknown keys are rejected; schema exports."""
+    from pydantic import ValidationError
+
+    model = spec_of(kind, name).config_model()
+    cfg = model()
+    again = model.model_validate(json.loads(json.dumps(cfg.model_dump(mode="json"))))
+    assert again == cfg, f"{name}: config does not round-trip through JSON"
+    model.model_json_schema()
+    try:
+        model.model_validate({"definitely_not_a_setting": 1})
+    except ValidationError:
+        pass
+    else:
+        raise AssertionError(f"{name}: config accepts unknown keys (use bdcore.config.MethodConfig)")
+    for fname, field in model.model_fields.items():
+        assert field.description, f"{name}: setting {fname!r} has no description"
+
+
+def check_light_import(kind: str, name: str) -> None:
+    """The entry-point module and the config module import without importing torch."""
+    spec = spec_of(kind, name)
+    modules = [m for m in (spec.config if isinstance(spec.config, str) else None,) if m]
+    modules = [m.split(":")[0] for m in modules]
+    from bdcore.registry import registry
+
+    for p in registry().plugins:
+        if p.package == spec.package:
+            modules.append(p.module.split(":")[0])
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "print('torch' if bad else 'ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f"{name}: importing {modules} failed: {res.stderr.strip()[-500:]}"
+    assert res.stdout.strip() == "ok", f"{name}: importing {modules} imports torch; keep entry point and config light"
+
+
+def tiny_attack_run(name: str, store, *, seed: int = 0, force: bool = False, **kw: Any):
+    """A one-epoch attack run on mnist5k with the spec's test settings."""
+    from bdcore.harness import run_attack
+
+    spec = spec_of("attack", name)
+    settings = dict(spec.test_settings)
+    settings.update(kw.pop("settings", {}) or {})
+    return run_attack(attack_config(name, seed=seed, settings=settings, **kw), store=store, force=force, device="cpu")
+
+
+def tiny_defense_run(name: str, attack_run_id: str, store, *, seed: int = 0, force: bool = False,
+                     settings: dict[str, Any] | None = None):
+    """A defense run with the spec's test settings on a finished attack run."""
+    from bdcore.config import DefenseRunConfig
+    from bdcore.harness import run_defense
+
+    spec = spec_of("defense", name)
+    merged = dict(spec.test_settings)
+    merged.update(settings or {})
+    cfg = DefenseRunConfig(defense=name, defense_config=merged, attack_run=attack_run_id, seed=seed)
+    return run_defense(cfg, store=store, force=force, device="cpu")
+
+
+def _weights(store, run) -> dict:
+    return store.load_tensors(run, "model.safetensors") if run.file("model.safetensors").is_file() else {}
+
+
+def assert_same_run(store_a, run_a, store_b, run_b) -> None:
+    """Two runs have identical metrics (timings aside) and identical weights."""
+    skip = {"train_seconds", "images_per_second", "defense_seconds", "retrain_seconds"}
+
+    def clean(m: dict) -> dict:
+        return {k: v for k, v in m.items() if k not in skip}
+
+    assert run_a.run_id == run_b.run_id, "same config gave different run ids"
+    assert clean(run_a.metrics) == clean(run_b.metrics), f"metrics differ: {run_a.metrics} vs {run_b.metrics}"
+    wa, wb = _weights(store_a, run_a), _weights(store_b, run_b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert (wa[k] == wb[k]).all(), f"weights differ at {k}"
+
+
+def check_attack_runs(name: str, tmp_dir) -> None:
+    """A tiny run completes with sane metrics, and a second run with the same seed is identical."""
+    from bdcore.store import RunStore
+
+    a, b = RunStore(tmp_dir / "a"), RunStore(tmp_dir / "b")
+    ra = tiny_attack_run(name, a)
+    for k in ("cacc", "asr", "ra"):
+        assert 0.0 <= ra.metrics[k] <= 1.0, f"{name}: {k} out of range"
+    rb = tiny_attack_run(name, b)
+    assert_same_run(a, ra, b, rb)
+
+
+def check_defense_runs(name: str, tmp_dir, attack: str = "badnet") -> None:
+    """A tiny defense run on a tiny attack run completes, and repeats identically."""
+    from bdcore.store import RunStore
+
+    a, b = RunStore(tmp_dir / "a"), RunStore(tmp_dir / "b")
+    runs = []
+    for store in (a, b):
+        arun = tiny_attack_run(attack, store, epochs=2)
+        runs.append(tiny_defense_run(name, arun.run_id, store))
+    for k in ("cacc", "asr", "ra", "der"):
+        assert 0.0 <= runs[0].metrics[k] <= 1.0, f"{name}: {k} out of range"
+    assert_same_run(a, runs[0], b, runs[1])
+
+
+def installed(kind: str) -> list[str]:
+    """Names of the installed methods of a kind."""
+    from bdcore.registry import registry
+
+    return registry().names(kind)
+
+
+__all__ = [
+    "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
+    "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_run", "check_attack_runs",
+    "check_defense_runs", "installed",
+]

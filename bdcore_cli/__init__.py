@@ -1,0 +1,1 @@
+"""The bdb command-line interface."""

@@ -1,0 +1,434 @@
+"""The `bdb` command. Listing, help and info never import torch; running commands do, lazily."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bdcore.errors import BdbError
+
+app = typer.Typer(
+    name="bdb",
+    help="bdb: backdoor attacks and defenses for image classifiers, benchmarked on one protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model"}
+RunsOpt = typer.Option(None, "--runs", envvar="BDB_RUNS", help="run store directory [default: ./bdb-runs]")
+
+
+def cli_errors(fn: Callable) -> Callable:
+    """Turn user errors (and plugin failures) into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except BdbError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: unfinished runs were discarded; finished ones are kept", markup=False)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("BDB_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err.print(f"error: {type(exc).__name__}: {first} (set BDB_DEBUG=1 for the traceback)",
+                      markup=False, highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _registry():
+    from bdcore.registry import registry
+
+    return registry()
+
+
+def _store(runs: Optional[str]):
+    from bdcore.store import RunStore
+
+    return RunStore(runs)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+# listing --------------------------------------------------------------------------------------
+@app.command("list")
+@cli_errors
+def list_cmd(
+    what: str = typer.Argument(..., help="attacks, defenses, datasets or models"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
+) -> None:
+    """List installed attacks, defenses, datasets or models."""
+    kind = KINDS.get(what) or (what if what in KINDS.values() else None)
+    if kind is None:
+        raise BdbError(f"cannot list {what!r}: choose attacks, defenses, datasets or models")
+    reg = _registry()
+    rows = [
+        {"name": s.name, "package": s.package, "version": s.version, "kind": s.category,
+         "summary": s.summary, "paper": getattr(s, "paper", "")}
+        for s in reg.all(kind)
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title=f"{len(rows)} {what}" + ("" if rows else " (none installed)"))
+    for col in ("name", "package", "version", "stage" if kind == "defense" else "kind", "summary", "paper"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"])
+    out.print(t)
+    if reg.broken:
+        err.print(f"{len(reg.broken)} plugin(s) failed to load; see 'bdb plugins'", markup=False)
+
+
+@app.command("plugins")
+@cli_errors
+def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Installed plugin distributions, what each registers, and any that failed to load."""
+    reg = _registry()
+    rows = [
+        {"package": p.package, "version": p.version, "entry_point": p.entry_point, "module": p.module,
+         "registers": p.registered, "error": p.error}
+        for p in reg.plugins
+    ]
+    conflicts = [{"kind": k, "name": n, "packages": pk} for (k, n), pk in reg.conflicts.items()]
+    if as_json:
+        _print_json({"plugins": rows, "conflicts": conflicts})
+        return
+    t = Table(title=f"{len(rows)} plugin distributions")
+    for col in ("package", "version", "registers", "status"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items())
+        t.add_row(r["package"], r["version"], regs, f"[red]broken: {r['error']}[/red]" if r["error"] else "ok")
+    out.print(t)
+    for c in conflicts:
+        err.print(f"conflict: {c['kind']} {c['name']!r} is registered by {' and '.join(c['packages'])}", markup=False)
+
+
+@app.command("doctor")
+@cli_errors
+def doctor_cmd() -> None:
+    """Check installed plugins; exit 1 if any failed to load or names clash."""
+    reg = _registry()
+    problems = [f"{p.package}: {p.error}" for p in reg.broken]
+    problems += [f"{k} {n!r} registered by {' and '.join(pk)}" for (k, n), pk in reg.conflicts.items()]
+    for kind in ("attack", "defense"):
+        for s in reg.all(kind):
+            try:
+                s.config_model()
+            except BdbError as exc:
+                problems.append(str(exc))
+    counts = ", ".join(f"{len(reg.names(k))} {k}s" for k in ("attack", "defense", "dataset", "model"))
+    if problems:
+        for p in problems:
+            err.print(f"problem: {p}", markup=False, highlight=False)
+        err.print(f"{len(problems)} problem(s); {counts} usable", markup=False)
+        raise typer.Exit(1)
+    out.print(f"ok: {len(reg.plugins)} plugin distributions, {counts}")
+
+
+@app.command("info")
+@cli_errors
+def info_cmd(
+    name: str = typer.Argument(..., help="an attack, defense, dataset or model name (or kind/name)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON, with the config's JSON schema"),
+) -> None:
+    """A method's paper, kind or stage, and its settings (type, default, description)."""
+    from bdcore.config import schema_rows
+
+    reg = _registry()
+    if "/" in name and name.split("/", 1)[0] in KINDS.values():
+        kind, name = name.split("/", 1)
+        spec = reg.get(kind, name)
+    else:
+        kind, spec = reg.find(name)
+    doc: dict[str, Any] = {"name": spec.name, "type": kind, "package": spec.package, "version": spec.version,
+                           "summary": spec.summary, "kind": spec.category}
+    model = None
+    if kind in ("attack", "defense"):
+        doc["paper"] = spec.paper
+        model = spec.config_model()
+        doc["settings"] = schema_rows(model)
+    if as_json:
+        if model is not None:
+            doc["schema"] = model.model_json_schema()
+        _print_json(doc)
+        return
+    out.print(f"[bold]{spec.name}[/bold]  ({kind}, {spec.category})  {spec.package} {spec.version}")
+    out.print(spec.summary, markup=False)
+    if kind in ("attack", "defense"):
+        out.print(f"paper: {spec.paper}", markup=False)
+        t = Table(title="settings (--set key=value)")
+        for col in ("setting", "type", "default", "description"):
+            t.add_column(col, overflow="fold")
+        for r in doc["settings"]:
+            t.add_row(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"])
+        out.print(t)
+
+
+# running --------------------------------------------------------------------------------------
+def _progress(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=err, transient=True)
+    task = prog.add_task(label, total=None, loss=float("nan"))
+
+    def update(done: int, total: int, loss: float) -> None:
+        prog.update(task, completed=done, total=total, loss=loss)
+
+    return prog, update
+
+
+def _metrics_table(title: str, rows: list[tuple[str, dict]], der: Optional[float] = None) -> Table:
+    t = Table(title=title)
+    for col in ("", "C-ACC %", "ASR %", "RA %"):
+        t.add_column(col, justify="right")
+    for label, m in rows:
+        t.add_row(label, _pct(m.get("cacc")), _pct(m.get("asr")), _pct(m.get("ra")))
+    return t
+
+
+def _run_attack_cfg(cfg, store, force: bool, device: str, data_root: Optional[str]):
+    from bdcore.harness import resolve_attack_config, run_attack
+
+    resolved = resolve_attack_config(cfg)
+    reused = not force and store.is_complete(resolved.run_id())
+    prog, update = _progress(f"attack {cfg.attack}")
+    with prog:
+        run = run_attack(resolved, store=store, force=force, device=device, data_root=data_root, progress=update)
+    return run, reused
+
+
+@app.command("attack")
+@cli_errors
+def attack_cmd(
+    name: str = typer.Argument(..., help="attack id (see 'bdb list attacks')"),
+    dataset: str = typer.Option("mnist5k", help="dataset name"),
+    model: str = typer.Option("small-cnn", help="model name (also timm:<name>, torchvision:<name>)"),
+    pratio: float = typer.Option(0.1, help="poisoning ratio of the whole training set, in (0, 1]"),
+    target: int = typer.Option(0, help="target class"),
+    all_to_all: bool = typer.Option(False, "--all-to-all", help="label mapping y -> (y+1) mod C"),
+    epochs: int = typer.Option(15, help="training epochs"),
+    lr: float = typer.Option(0.1, help="peak learning rate (SGD, cosine)"),
+    batch_size: int = typer.Option(128, help="mini-batch size"),
+    seed: int = typer.Option(0, help="seed of everything random in the run"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="attack setting key=value (repeatable)"),
+    train_set: Optional[list[str]] = typer.Option(None, "--train-set", help="training recipe key=value"),
+    force: bool = typer.Option(False, "--force", help="retrain even if this exact run is stored"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    data_root: Optional[str] = typer.Option(None, help="directory of dataset files (for datasets that need them)"),
+    runs: Optional[str] = RunsOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the run's metrics as JSON"),
+) -> None:
+    """Train a backdoored model and print C-ACC, ASR, RA and the run id."""
+    from pydantic import ValidationError
+
+    from bdcore.config import AttackRunConfig, TrainRecipe, format_validation_error, parse_set
+
+    recipe = {"epochs": epochs, "lr": lr, "batch_size": batch_size, **parse_set(train_set)}
+    try:
+        cfg = AttackRunConfig(attack=name, attack_config=parse_set(set_), dataset=dataset, model=model,
+                              pratio=pratio, target=target, all_to_all=all_to_all, seed=seed,
+                              train=TrainRecipe.model_validate(recipe))
+    except ValidationError as exc:
+        raise BdbError(format_validation_error(exc, "run settings")) from None
+    store = _store(runs)
+    run, reused = _run_attack_cfg(cfg, store, force, device, data_root)
+    if as_json:
+        _print_json({"run_id": run.run_id, "reused": reused, **run.metrics})
+        return
+    out.print(_metrics_table(f"{name} on {dataset}/{model}, pratio {pratio}", [("backdoored", run.metrics)]))
+    out.print(f"run {run.run_id}{' (reused; --force retrains)' if reused else ''}  {run.path}", markup=False)
+
+
+@app.command("defend")
+@cli_errors
+def defend_cmd(
+    name: str = typer.Argument(..., help="defense id (see 'bdb list defenses')"),
+    attack_run: str = typer.Option(..., "--attack-run", help="id (or unique prefix) of a finished attack run"),
+    seed: int = typer.Option(0, help="seed of the reserve split and the defense"),
+    reserve_ratio: float = typer.Option(0.05, help="clean reserve share of the training set"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="defense setting key=value (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="rerun even if this exact run is stored"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    data_root: Optional[str] = typer.Option(None, help="directory of dataset files"),
+    runs: Optional[str] = RunsOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the run's metrics as JSON"),
+) -> None:
+    """Apply a defense to an attack run; print C-ACC, ASR, RA before/after and DER."""
+    from pydantic import ValidationError
+
+    from bdcore.config import DefenseRunConfig, format_validation_error, parse_set
+    from bdcore.harness import run_defense
+
+    try:
+        cfg = DefenseRunConfig(defense=name, defense_config=parse_set(set_), attack_run=attack_run,
+                               reserve_ratio=reserve_ratio, seed=seed)
+    except ValidationError as exc:
+        raise BdbError(format_validation_error(exc, "defense settings")) from None
+    store = _store(runs)
+    prog, update = _progress(f"defense {name}")
+    with prog:
+        run = run_defense(cfg, store=store, force=force, device=device, data_root=data_root, progress=update)
+    m = run.metrics
+    if as_json:
+        _print_json({"run_id": run.run_id, **m})
+        return
+    out.print(_metrics_table(f"{name} on {run.config['attack_run']}", [("before", m["before"]), ("after", m["after"])]))
+    line = f"DER {m['der']:.4f}  RIR {m['rir']:.4f}"
+    if "detection" in m:
+        d = m["detection"]
+        line += f"  detection TPR {d['tpr']:.3f} FPR {d['fpr']:.3f} F1 {d['f1']:.3f}"
+    out.print(line)
+    out.print(f"run {run.run_id}  {run.path}", markup=False)
+
+
+def _leaderboard_table(rows: list[dict], title: str) -> Table:
+    t = Table(title=title)
+    for col, just in (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
+                      ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
+                      ("DER", "right"), ("run", "left")):
+        t.add_column(col, justify=just)
+    for r in rows:
+        t.add_row(r["dataset"], r["model"], r["attack"], f"{r['pratio']:g}", r["defense"], _pct(r["cacc"]),
+                  _pct(r["asr"]), _pct(r["ra"]), "-" if r["der"] is None else f"{r['der']:.3f}", r["run_id"])
+    return t
+
+
+def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_root: Optional[str],
+           as_json: bool) -> None:
+    from bdcore.grid import load_grid
+    from bdcore.harness import run_defense
+    from bdcore.leaderboard import leaderboard
+
+    grid = load_grid(grid_path)
+    reg = _registry()
+    for entry in grid.attacks:
+        reg.get("attack", entry.name)
+    for entry in grid.defenses:
+        if entry.name != "none":
+            reg.get("defense", entry.name)
+    store = _store(runs)
+    ids: list[str] = []
+    failures: list[str] = []
+    attack_cfgs = grid.attack_runs()
+    for i, cfg in enumerate(attack_cfgs, 1):
+        label = f"[{i}/{len(attack_cfgs)}] {cfg.attack} {cfg.dataset}/{cfg.model} ratio {cfg.pratio:g} seed {cfg.seed}"
+        try:
+            run, reused = _run_attack_cfg(cfg, store, force, device, data_root)
+        except BdbError as exc:
+            failures.append(f"{label}: {exc}")
+            err.print(f"failed {label}: {exc}", markup=False)
+            continue
+        ids.append(run.run_id)
+        err.print(f"{label}: {'reused' if reused else 'done'} {run.run_id}", markup=False)
+        for dcfg in grid.defense_runs(run.run_id, cfg.seed):
+            prog, update = _progress(f"  defense {dcfg.defense}")
+            try:
+                with prog:
+                    drun = run_defense(dcfg, store=store, force=force, device=device, data_root=data_root,
+                                       progress=update)
+            except BdbError as exc:
+                failures.append(f"{label} + {dcfg.defense}: {exc}")
+                err.print(f"  failed defense {dcfg.defense}: {exc}", markup=False)
+                continue
+            ids.append(drun.run_id)
+            err.print(f"  defense {dcfg.defense}: {drun.run_id}", markup=False)
+    rows = leaderboard(store, ids)
+    if as_json:
+        _print_json(rows)
+    else:
+        out.print(_leaderboard_table(rows, f"leaderboard: {grid.name}"))
+    if failures:
+        err.print(f"{len(failures)} run(s) failed; rerun the same command to retry them (finished runs are reused)",
+                  markup=False)
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+@cli_errors
+def bench_cmd(
+    grid: Path = typer.Argument(..., help="grid file (TOML)"),
+    force: bool = typer.Option(False, "--force", help="rerun runs that are already stored"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    data_root: Optional[str] = typer.Option(None, help="directory of dataset files"),
+    runs: Optional[str] = RunsOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the leaderboard as JSON"),
+) -> None:
+    """Run every attack of a grid once and every defense on each attack run; print the leaderboard."""
+    _bench(grid, runs, force, device, data_root, as_json)
+
+
+@app.command("demo")
+@cli_errors
+def demo_cmd(
+    force: bool = typer.Option(False, "--force", help="rerun runs that are already stored"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    runs: Optional[str] = RunsOpt,
+    show_grid: bool = typer.Option(False, "--show-grid", help="print the demo grid file and exit"),
+) -> None:
+    """The demo benchmark: BadNets and Blended at 10% vs no defense and FT, on mnist5k with small-cnn."""
+    path = resources.files("bdcore") / "demo" / "demo.toml"
+    if show_grid:
+        sys.stdout.write(path.read_text())
+        return
+    with resources.as_file(path) as p:
+        _bench(Path(p), runs, force, device, None, False)
+
+
+@app.command("results")
+@cli_errors
+def results_cmd(
+    runs: Optional[str] = RunsOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    reindex: bool = typer.Option(False, "--reindex", help="rebuild the index from the run directories first"),
+) -> None:
+    """Stored runs with their metrics."""
+    from bdcore.leaderboard import leaderboard
+
+    store = _store(runs)
+    if reindex:
+        n = store.reindex()
+        err.print(f"indexed {n} runs", markup=False)
+    rows = leaderboard(store)
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(_leaderboard_table(rows, f"{len(rows)} runs in {store.root}"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
