@@ -1,0 +1,169 @@
+"""Backbone-agnostic model surgery for defenses: find layers, tap features, mask or prune channels.
+
+Everything works by traversing `named_modules()` and registering hooks, so a defense written once
+works on small-cnn, PreAct-ResNet18 and timm/torchvision models without per-architecture copies.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from bdcore.errors import BdbError
+
+BN_TYPES = (nn.BatchNorm2d,)
+CONV_TYPES = (nn.Conv2d,)
+
+
+def named_layers(model: nn.Module, types: type | tuple[type, ...]) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every submodule of the given type(s), in registration order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, types)]
+
+
+def batchnorms(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
+    """Every BatchNorm2d layer."""
+    return named_layers(model, BN_TYPES)
+
+
+def convs(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    """Every Conv2d layer."""
+    return named_layers(model, CONV_TYPES)
+
+
+def last_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """The last Conv2d in registration order (Fine-Pruning's target layer)."""
+    layers = convs(model)
+    if not layers:
+        raise BdbError(f"{type(model).__name__} has no Conv2d layer")
+    return layers[-1]
+
+
+def classifier(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The last Linear layer (the classification head)."""
+    layers = named_layers(model, nn.Linear)
+    if not layers:
+        raise BdbError(f"{type(model).__name__} has no Linear layer")
+    return layers[-1]
+
+
+def conv_bn_pairs(model: nn.Module) -> list[tuple[str, nn.Conv2d, str, nn.BatchNorm2d]]:
+    """Conv2d layers directly followed (in registration order) by a BatchNorm2d of matching width.
+
+    This covers conv-BN-ReLU backbones (small-cnn, ResNet, VGG); in pre-activation blocks it pairs
+    a block's first conv with the BN that normalises its output.
+    """
+    mods = [(n, m) for n, m in model.named_modules() if isinstance(m, CONV_TYPES + BN_TYPES)]
+    pairs = []
+    for (n1, m1), (n2, m2) in zip(mods, mods[1:]):
+        if isinstance(m1, CONV_TYPES) and isinstance(m2, BN_TYPES) and m1.out_channels == m2.num_features:
+            pairs.append((n1, m1, n2, m2))
+    return pairs
+
+
+class FeatureTap:
+    """Records the output (or input) of a module on every forward pass while attached."""
+
+    def __init__(self, module: nn.Module, use_input: bool = False, detach: bool = True) -> None:
+        self.module, self.use_input, self.detach = module, use_input, detach
+        self.value: torch.Tensor | None = None
+        self._handle = None
+
+    def _hook(self, mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        v = inp[0] if self.use_input else out
+        self.value = v.detach() if self.detach else v
+
+    def __enter__(self) -> "FeatureTap":
+        self._handle = self.module.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+@torch.no_grad()
+def collect_features(model: nn.Module, module: nn.Module, batches, use_input: bool = False) -> torch.Tensor:
+    """Concatenated outputs (or inputs) of `module` over batches of images (iterable of x or (x, y))."""
+    model.eval()
+    feats = []
+    with FeatureTap(module, use_input=use_input) as tap:
+        for b in batches:
+            x = b[0] if isinstance(b, (tuple, list)) else b
+            model(x)
+            feats.append(tap.value.flatten(1) if tap.value.dim() > 2 and use_input else tap.value)
+    return torch.cat(feats)
+
+
+def penultimate(model: nn.Module, batches) -> torch.Tensor:
+    """Inputs of the classification head (penultimate-layer activations) over batches."""
+    return collect_features(model, classifier(model)[1], batches, use_input=True)
+
+
+class ChannelMask(nn.Module):
+    """Learnable per-channel multipliers on the outputs of chosen layers (default: every BN2d).
+
+    Attach with `with mask.attached(model):`; masks live in `mask.masks[name]`, shape (C,), and
+    multiply the layer output channel-wise. Used by mask-learning defenses (ANP, RNP, AWM-style).
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[tuple[str, nn.Module]] | None = None, init: float = 1.0) -> None:
+        super().__init__()
+        self.layers = list(layers) if layers is not None else batchnorms(model)
+        if not self.layers:
+            raise BdbError(f"{type(model).__name__} has no BatchNorm2d layer to mask")
+        device = next(model.parameters()).device
+        self.masks = nn.ParameterDict({
+            n.replace(".", "__"): nn.Parameter(torch.full((self._width(m),), float(init), device=device))
+            for n, m in self.layers
+        })
+
+    @staticmethod
+    def _width(m: nn.Module) -> int:
+        for attr in ("num_features", "out_channels"):
+            if hasattr(m, attr):
+                return int(getattr(m, attr))
+        raise BdbError(f"cannot mask {type(m).__name__}: unknown channel count")
+
+    def mask_of(self, name: str) -> nn.Parameter:
+        return self.masks[name.replace(".", "__")]
+
+    @contextmanager
+    def attached(self, model: nn.Module) -> Iterator["ChannelMask"]:
+        handles = []
+        for n, m in self.layers:
+            p = self.mask_of(n)
+            handles.append(m.register_forward_hook(lambda mod, inp, out, p=p: out * p.view(1, -1, 1, 1).to(out.dtype)))
+        try:
+            yield self
+        finally:
+            for h in handles:
+                h.remove()
+
+
+def zero_channels(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> None:
+    """Prune output channels for good: zero their weights (and bias / BN affine and running mean)."""
+    idx = torch.as_tensor(list(channels) if not isinstance(channels, torch.Tensor) else channels, dtype=torch.long)
+    if idx.numel() == 0:
+        return
+    with torch.no_grad():
+        if isinstance(layer, BN_TYPES):
+            layer.weight[idx] = 0
+            layer.bias[idx] = 0
+        elif isinstance(layer, CONV_TYPES + (nn.Linear,)):
+            layer.weight[idx] = 0
+            if layer.bias is not None:
+                layer.bias[idx] = 0
+        else:
+            raise BdbError(f"cannot prune channels of {type(layer).__name__}")
+
+
+def get_module(model: nn.Module, name: str) -> nn.Module:
+    """A submodule by its dotted name."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise BdbError(f"model has no layer {name!r}") from None
