@@ -1,0 +1,38 @@
+"""The conformance suite: every installed attack and defense gets these checks for free."""
+
+import pytest
+
+from bdcore import testing as kit
+
+ATTACKS = kit.installed("attack")
+DEFENSES = kit.installed("defense")
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_attack_metadata(name):
+    kit.check_metadata("attack", name)
+
+
+@pytest.mark.parametrize("name", DEFENSES)
+def test_defense_metadata(name):
+    kit.check_metadata("defense", name)
+
+
+@pytest.mark.parametrize("kind,name", [("attack", n) for n in ATTACKS] + [("defense", n) for n in DEFENSES])
+def test_config_round_trips(kind, name):
+    kit.check_config_roundtrip(kind, name)
+
+
+@pytest.mark.parametrize("kind,name", [("attack", n) for n in ATTACKS] + [("defense", n) for n in DEFENSES])
+def test_entry_point_and_config_import_without_torch(kind, name):
+    kit.check_light_import(kind, name)
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_attack_tiny_run_is_reproducible(name, tmp_path):
+    kit.check_attack_runs(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", DEFENSES)
+def test_defense_tiny_run_is_reproducible(name, tmp_path):
+    kit.check_defense_runs(name, tmp_path)
