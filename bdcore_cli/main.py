@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # pipes and files get wide tables
 err = Console(stderr=True, soft_wrap=True)
 
 KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model"}

@@ -1,0 +1,144 @@
+"""The bdb command: runs, reuse, results, and one-line errors for bad input."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bdcore_cli.main import app
+
+runner = CliRunner()
+
+TINY = ["--dataset", "digits", "--epochs", "2", "--batch-size", "64"]
+
+
+def bdb(*args, runs=None):
+    extra = ["--runs", str(runs)] if runs is not None and args[0] in ("attack", "defend", "bench", "results", "demo") else []
+    return runner.invoke(app, [*args, *extra])
+
+
+def one_line_error(res, *fragments):
+    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["attack", "nope"], ["unknown attack 'nope'", "Installed:"]),
+    (["attack", "badnet", "--pratio", "0"], ["pratio", "(0, 1]"]),
+    (["attack", "badnet", "--pratio", "1.5"], ["pratio"]),
+    (["attack", "badnet", "--target", "10", *TINY], ["target 10 is outside"]),
+    (["attack", "badnet", "--set", "wrong_key=1"], ["wrong_key: unknown setting"]),
+    (["attack", "badnet", "--set", "patch_size=abc"], ["patch_size"]),
+    (["attack", "badnet", "--set", "novalue"], ["--set expects key=value"]),
+    (["attack", "badnet", "--dataset", "cifar100"], ["unknown dataset 'cifar100'"]),
+    (["attack", "badnet", "--model", "resnet9000"], ["unknown model 'resnet9000'"]),
+    (["attack", "badnet", "--train-set", "optimizer=rmsprop"], ["optimizer"]),
+    (["defend", "ft", "--attack-run", "a-doesnotexist"], ["no finished run"]),
+    (["defend", "nope", "--attack-run", "a-x"], ["unknown defense 'nope'"]),
+    (["info", "nothing"], ["no attack, defense, dataset or model is called 'nothing'"]),
+    (["list", "widgets"], ["cannot list 'widgets'"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, fragments, tmp_path):
+    res = bdb(*args, runs=tmp_path)
+    one_line_error(res, *fragments)
+    assert not list((tmp_path / "runs").glob("*/COMPLETE")) if (tmp_path / "runs").exists() else True
+
+
+def test_attack_defend_results_and_reuse(tmp_path):
+    res = bdb("attack", "badnet", *TINY, "--json", runs=tmp_path)
+    assert res.exit_code == 0, res.stderr
+    first = json.loads(res.stdout)
+    assert first["reused"] is False and first["run_id"].startswith("a-")
+    assert {"cacc", "asr", "ra"} <= first.keys()
+    again = json.loads(bdb("attack", "badnet", *TINY, "--json", runs=tmp_path).stdout)
+    assert again["reused"] is True and again["run_id"] == first["run_id"] and again["asr"] == first["asr"]
+    forced = json.loads(bdb("attack", "badnet", *TINY, "--json", "--force", runs=tmp_path).stdout)
+    assert forced["reused"] is False
+    assert forced["asr"] == first["asr"] and forced["cacc"] == first["cacc"]  # same seed, same numbers
+
+    run_dir = tmp_path / "runs" / first["run_id"]
+    for name in ("config.json", "meta.json", "metrics.json", "model.safetensors", "poison_indices.json", "COMPLETE"):
+        assert (run_dir / name).is_file(), name
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["versions"]["plugins"]["bdb-attack-badnet"] == "0.1.0" and "torch" in meta["versions"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["attack_config"] == {"patch_size": 3, "corner": "bottom-right", "value": 255}
+
+    res = bdb("defend", "ft", "--attack-run", first["run_id"][:6], "--set", "epochs=2", "--json", runs=tmp_path)
+    assert res.exit_code == 0, res.stderr
+    d = json.loads(res.stdout)
+    assert d["before"]["asr"] == first["asr"] and 0 <= d["der"] <= 1
+
+    text = bdb("defend", "ft", "--attack-run", first["run_id"], "--set", "epochs=2", runs=tmp_path)
+    assert "DER" in text.stdout and "before" in text.stdout
+
+    rows = json.loads(bdb("results", "--json", runs=tmp_path).stdout)
+    assert {r["defense"] for r in rows} == {"none", "ft"}
+    assert bdb("results", "--reindex", "--json", runs=tmp_path).stdout == bdb("results", "--json", runs=tmp_path).stdout
+
+
+def test_corrupt_and_incomplete_runs_are_reported(tmp_path):
+    res = json.loads(bdb("attack", "blended", *TINY, "--json", runs=tmp_path).stdout)
+    run_dir = tmp_path / "runs" / res["run_id"]
+    (run_dir / "metrics.json").write_text("{not json")
+    one_line_error(bdb("defend", "ft", "--attack-run", res["run_id"], runs=tmp_path), "corrupt", "metrics.json")
+    (run_dir / "COMPLETE").unlink()
+    one_line_error(bdb("defend", "ft", "--attack-run", res["run_id"], runs=tmp_path), "incomplete")
+    # rerunning without --force replaces the incomplete run
+    again = json.loads(bdb("attack", "blended", *TINY, "--json", runs=tmp_path).stdout)
+    assert again["reused"] is False and (run_dir / "COMPLETE").is_file()
+
+
+GRID = """
+name = "tiny"
+datasets = ["digits"]
+attacks = ["badnet", {name = "blended", set = {alpha_train = 0.3, alpha_test = 0.3}}]
+defenses = ["none", {name = "ft", set = {epochs = 1}}]
+[train]
+epochs = 2
+batch_size = 64
+"""
+
+
+def test_bench_runs_grid_and_resumes(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID)
+    res = bdb("bench", str(grid), "--json", runs=tmp_path)
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [(r["attack"], r["defense"]) for r in rows] == [("badnet", "none"), ("badnet", "ft"),
+                                                            ("blended", "none"), ("blended", "ft")]
+    again = bdb("bench", str(grid), "--json", runs=tmp_path)
+    assert json.loads(again.stdout) == rows and again.stderr.count("reused") == 2
+    text = bdb("bench", str(grid), runs=tmp_path)
+    assert "leaderboard: tiny" in text.stdout and "blended" in text.stdout
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ("attacks = [", "not valid TOML"),
+    ('attacks = ["badnet"]\nratios = [0.1]', "ratios: unknown setting"),
+    ('attacks = ["badnet"]\npratios = [2.0]', "outside (0, 1]"),
+    ('attacks = ["nope"]', "unknown attack 'nope'"),
+    ('defenses = ["ft"]', "attacks: Field required"),
+])
+def test_malformed_grid_files(tmp_path, content, fragment):
+    grid = tmp_path / "g.toml"
+    grid.write_text(content)
+    one_line_error(bdb("bench", str(grid), runs=tmp_path), fragment)
+
+
+def test_missing_grid_file(tmp_path):
+    one_line_error(bdb("bench", str(tmp_path / "missing.toml"), runs=tmp_path), "not found")
+
+
+def test_info_lists_settings():
+    res = runner.invoke(app, ["info", "blended", "--json"])
+    doc = json.loads(res.stdout)
+    assert doc["kind"] == "DP dirty-label" and "Chen" in doc["paper"]
+    settings = {s["name"]: s for s in doc["settings"]}
+    assert settings["alpha_train"]["default"] == 0.2 and settings["alpha_train"]["type"] == "float"
+    assert doc["schema"]["additionalProperties"] is False

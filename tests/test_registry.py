@@ -1,0 +1,106 @@
+"""Plugin discovery: isolation of broken plugins, duplicate names, light listing."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+
+from bdcore.errors import BdbError
+from bdcore.hookspecs import hookimpl
+from bdcore.registry import load_registry
+from bdcore.spec import AttackSpec
+
+
+def _plugin(name, hooks):
+    mod = types.ModuleType(name)
+    for hname, fn in hooks.items():
+        fn.__name__ = hname
+        setattr(mod, hname, hookimpl(fn))
+    return mod
+
+
+def _attack(name):
+    return AttackSpec(name=name, summary="a test attack", paper="Nobody, 2026", config="bdcore.config:NoSettings",
+                      factory="bdcore.attack:NoAttack")
+
+
+def test_broken_plugins_are_isolated():
+    good = _plugin("good", {"bdb_register_attacks": lambda: [_attack("good-one")]})
+    raises = _plugin("raises", {"bdb_register_attacks": lambda: 1 / 0})
+    misspelt = _plugin("misspelt", {"bdb_register_atacks": lambda: [_attack("x")]})
+    bad_spec = _plugin("badspec", {"bdb_register_attacks": lambda: [_attack("Bad Name")]})
+    wrong_type = _plugin("wrongtype", {"bdb_register_defenses": lambda: [_attack("y")]})
+    reg = load_registry([("good", good), ("raises", raises), ("misspelt", misspelt), ("badspec", bad_spec),
+                         ("wrongtype", wrong_type)])
+    assert "good-one" in reg.names("attack")
+    assert "badnet" in reg.names("attack")  # installed plugins still load
+    errors = {p.package: p.error for p in reg.broken}
+    assert "ZeroDivisionError" in errors["raises"]
+    assert "unknown hook" in errors["misspelt"] and "bdb_register_atacks" in errors["misspelt"]
+    assert "invalid attack name" in errors["badspec"]
+    assert "expected DefenseSpec" in errors["wrongtype"]
+    assert "x" not in reg.names("attack") and "y" not in reg.names("defense")
+
+
+def test_duplicate_names_are_an_error_on_use():
+    a = _plugin("a", {"bdb_register_attacks": lambda: [_attack("twin")]})
+    b = _plugin("b", {"bdb_register_attacks": lambda: [_attack("twin")]})
+    reg = load_registry([("pkg-a", a), ("pkg-b", b)])
+    with pytest.raises(BdbError, match="registered by both pkg-a and pkg-b"):
+        reg.get("attack", "twin")
+
+
+def test_unknown_name_lists_installed_and_suggests():
+    reg = load_registry()
+    with pytest.raises(BdbError, match=r"unknown attack 'badnets'\. Did you mean 'badnet'\?.*Installed: .*blended"):
+        reg.get("attack", "badnets")
+
+
+def test_model_families_resolve_by_prefix():
+    reg = load_registry()
+    assert reg.get("model", "timm:resnet18").name == "timm:"
+
+
+def _run(args, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "bdcore_cli.main", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list", "attacks"], ["list", "defenses", "--json"], ["plugins"],
+                                  ["info", "badnet"]])
+def test_listing_does_not_import_torch(args):
+    code = (
+        "import sys\n"
+        f"sys.argv = ['bdb', *{args!r}]\n"
+        "from bdcore_cli.main import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "loaded = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
+        "sys.stderr.write('TORCH-LOADED' if loaded else 'TORCH-FREE')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stderr.strip().endswith("TORCH-FREE"), res.stderr[-2000:]
+
+
+def test_a_broken_installed_plugin_does_not_break_the_cli(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "bdb_broken_demo-0.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bdb-broken-demo\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text("[bdb]\nbroken = bdb_broken_demo\n")
+    (site / "bdb_broken_demo.py").write_text(textwrap.dedent("""
+        raise ImportError("this plugin is broken on purpose")
+    """))
+    env = {"PYTHONPATH": str(site)}
+    listed = _run(["list", "attacks", "--json"], env)
+    assert listed.returncode == 0
+    assert "badnet" in [r["name"] for r in json.loads(listed.stdout)]
+    plugins = _run(["plugins", "--json"], env)
+    broken = [p for p in json.loads(plugins.stdout)["plugins"] if p["package"] == "bdb-broken-demo"]
+    assert broken and "broken on purpose" in broken[0]["error"]
+    doctor = _run(["doctor"], env)
+    assert doctor.returncode == 1 and "bdb-broken-demo" in doctor.stderr

@@ -1,0 +1,70 @@
+"""The result store: atomic runs, corrupt runs, the SQLite index."""
+
+import json
+
+import pytest
+import torch
+
+from bdcore.errors import BdbError
+from bdcore.store import RunStore
+
+
+def _write(store, run_id, metrics=None):
+    with store.write(run_id) as w:
+        w.json("config.json", {"attack": "badnet", "dataset": "digits", "model": "small-cnn", "pratio": 0.1, "seed": 0})
+        w.json("meta.json", {"finished": "2026-01-01T00:00:00"})
+        w.json("metrics.json", metrics or {"cacc": 0.9, "asr": 0.95, "ra": 0.05})
+        w.tensors("model.safetensors", {"w": torch.arange(4.0)})
+
+
+def test_a_failed_write_leaves_nothing_that_looks_complete(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(RuntimeError):
+        with store.write("a-123") as w:
+            w.json("config.json", {})
+            raise RuntimeError("killed mid-run")
+    assert not store.is_complete("a-123")
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert store.rows() == []
+
+
+def test_round_trip_index_and_prefix(tmp_path):
+    store = RunStore(tmp_path)
+    _write(store, "a-abc111")
+    _write(store, "a-abd222")
+    run = store.load("a-abc")
+    assert run.run_id == "a-abc111" and run.metrics["asr"] == 0.95
+    assert torch.equal(store.load_tensors(run, "model.safetensors")["w"], torch.arange(4.0))
+    with pytest.raises(BdbError, match="ambiguous"):
+        store.load("a-ab")
+    assert [r["run_id"] for r in store.rows()] == ["a-abc111", "a-abd222"]
+    (tmp_path / "index.sqlite").unlink()
+    assert store.reindex() == 2 and len(store.rows("attack")) == 2
+
+
+def test_rewriting_a_run_replaces_it(tmp_path):
+    store = RunStore(tmp_path)
+    _write(store, "a-1", {"cacc": 0.1, "asr": 0.2, "ra": 0.3})
+    _write(store, "a-1", {"cacc": 0.5, "asr": 0.6, "ra": 0.7})
+    assert store.load("a-1").metrics["cacc"] == 0.5 and len(store.rows()) == 1
+
+
+def test_corrupt_weights_are_one_line_errors(tmp_path):
+    store = RunStore(tmp_path)
+    _write(store, "a-1")
+    run = store.load("a-1")
+    run.file("model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(BdbError, match="corrupt: model.safetensors is unreadable"):
+        store.load_tensors(run, "model.safetensors")
+    run.file("meta.json").unlink()
+    with pytest.raises(BdbError, match="meta.json is missing"):
+        store.load("a-1")
+
+
+def test_store_never_pickles(tmp_path):
+    store = RunStore(tmp_path)
+    _write(store, "a-1")
+    for f in (tmp_path / "runs" / "a-1").iterdir():
+        assert f.suffix in (".json", ".safetensors", "") and f.name in (
+            "config.json", "meta.json", "metrics.json", "model.safetensors", "COMPLETE")
+    json.loads((tmp_path / "runs" / "a-1" / "config.json").read_text())
