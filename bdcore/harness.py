@@ -31,6 +31,7 @@ from bdcore.metrics import der, detection, rir
 from bdcore.models import with_normalization
 from bdcore.poison import TrainSet
 from bdcore.registry import Registry, registry
+from bdcore.stealth import stealth
 from bdcore.store import Run, RunStore
 from bdcore.trainer import ProgressFn, train
 
@@ -165,6 +166,7 @@ def run_attack(
     stats = train(model, trainset, cfg.train, seed=derive_seed(cfg.seed, "train"),
                   hooks=[hook] if hook else [], progress=progress)
     metrics = evaluate(model, data, attack, dev)
+    metrics.update(trigger_stealth(attack, data, pidx, dev))
     metrics.update({
         "poisoned": int(len(pidx)),
         "train_seconds": round(stats.seconds, 3),
@@ -190,6 +192,26 @@ def run_attack(
         if state:
             w.tensors("attack_state.safetensors", state)
     return store.load(run_id)
+
+
+@torch.no_grad()
+def trigger_stealth(attack: Attack, data: ImageDataset, pidx: torch.Tensor, device: torch.device,
+                    limit: int = 512) -> dict[str, float | None]:
+    """PSNR/SSIM between clean and poisoned training images (up to `limit` poisoned samples).
+
+    Attacks that poison inside the training step (no poison indices) are measured with their
+    test-time trigger on non-target training images.
+    """
+    if len(pidx):
+        idx = pidx[:limit]
+        x = data.x_train[idx].float().div(255).to(device)
+        xp = attack.poison_x(x.clone(), idx.to(device))
+    else:
+        y = data.y_train
+        idx = torch.nonzero(attack.target_label(y) != y).flatten()[:limit]
+        x = data.x_train[idx].float().div(255).to(device)
+        xp = attack.test_trigger(x.clone(), idx.to(device))
+    return stealth(x, xp.clamp(0, 1))
 
 
 def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_root: str | None = None,

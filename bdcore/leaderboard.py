@@ -6,7 +6,7 @@ from typing import Any
 
 from bdcore.store import RunStore
 
-COLUMNS = ["dataset", "model", "attack", "pratio", "defense", "cacc", "asr", "ra", "der", "run_id"]
+COLUMNS = ["dataset", "model", "attack", "pratio", "defense", "cacc", "asr", "ra", "der", "psnr", "ssim", "run_id"]
 
 
 def leaderboard(store: RunStore, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -24,7 +24,8 @@ def leaderboard(store: RunStore, run_ids: list[str] | None = None) -> list[dict[
         out.append({
             "dataset": r["dataset"], "model": r["model"], "attack": r["attack"], "pratio": r["pratio"],
             "defense": r["defense"] or "none", "cacc": m.get("cacc"), "asr": m.get("asr"), "ra": m.get("ra"),
-            "der": m.get("der"), "run_id": r["run_id"], "parent": r["parent"],
+            "der": m.get("der"), "psnr": m.get("psnr"), "ssim": m.get("ssim"),
+            "run_id": r["run_id"], "parent": r["parent"],
             "detection": m.get("detection"),
         })
     out.sort(key=lambda r: (r["dataset"] or "", r["model"] or "", r["attack"] or "", r["pratio"] or 0,

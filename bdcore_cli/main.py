@@ -311,15 +311,64 @@ def defend_cmd(
     out.print(f"run {run.run_id}  {run.path}", markup=False)
 
 
+@app.command("preview")
+@cli_errors
+def preview_cmd(
+    name: str = typer.Argument(..., help="attack id"),
+    out_path: Path = typer.Option(..., "--out", help="PNG file to write"),
+    dataset: str = typer.Option("mnist5k", help="dataset name"),
+    n: int = typer.Option(8, "--n", min=1, max=64, help="number of images"),
+    train: bool = typer.Option(False, "--train", help="show the training-time poison instead of the test trigger"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="attack setting key=value (repeatable)"),
+    attack_run: Optional[str] = typer.Option(None, "--attack-run", help="take the attack (and its trained state) from a run"),
+    target: int = typer.Option(0, help="target class"),
+    seed: int = typer.Option(0, help="seed"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    runs: Optional[str] = RunsOpt,
+) -> None:
+    """Save a grid of clean images, poisoned images and the amplified difference."""
+    from bdcore.config import AttackRunConfig, parse_set
+    from bdcore.harness import derive_seed, load_attack_run, load_dataset, make_attack, pick_device, resolve_attack_config
+    from bdcore.preview import preview_grid, save_png
+    from bdcore.stealth import stealth
+
+    store = _store(runs)
+    dev = pick_device(device)
+    if attack_run:
+        _, cfg, data, attack, _, _ = load_attack_run(attack_run, store, dev)
+    else:
+        cfg = resolve_attack_config(AttackRunConfig(attack=name, attack_config=parse_set(set_), dataset=dataset,
+                                                    target=target, seed=seed))
+        data = load_dataset(dataset)
+        attack = make_attack(cfg, data, store, dev)
+        attack.prepare(data)
+    img = preview_grid(attack, data, n=n, train=train)
+    save_png(img, out_path)
+    import torch
+
+    y = data.y_test
+    idx = torch.nonzero(attack.target_label(y) != y).flatten()[:256]
+    x = data.x_test[idx].float().div(255).to(dev)
+    s = stealth(x, attack.test_trigger(x.clone(), idx.to(dev)).clamp(0, 1))
+    psnr = "n/a" if s["psnr"] is None else f"{s['psnr']:.2f} dB"
+    out.print(f"wrote {out_path}  ({cfg.attack} on {cfg.dataset}; test trigger PSNR {psnr}, SSIM {s['ssim']:.4f})",
+              markup=False)
+
+
 def _leaderboard_table(rows: list[dict], title: str) -> Table:
     t = Table(title=title)
     for col, just in (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
                       ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
-                      ("DER", "right"), ("run", "left")):
+                      ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left")):
         t.add_column(col, justify=just)
+
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
     for r in rows:
         t.add_row(r["dataset"], r["model"], r["attack"], f"{r['pratio']:g}", r["defense"], _pct(r["cacc"]),
-                  _pct(r["asr"]), _pct(r["ra"]), "-" if r["der"] is None else f"{r['der']:.3f}", r["run_id"])
+                  _pct(r["asr"]), _pct(r["ra"]), num(r["der"], ".3f"), num(r.get("psnr"), ".2f"),
+                  num(r.get("ssim"), ".4f"), r["run_id"])
     return t
 
 

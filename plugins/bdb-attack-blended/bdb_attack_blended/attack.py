@@ -21,16 +21,19 @@ def random_pattern(shape: tuple[int, int, int], seed: int) -> torch.Tensor:
 
 def image_pattern(path: str, shape: tuple[int, int, int]) -> torch.Tensor:
     """A user image, converted to the data's channels and resized (bilinear) to its size, in [0, 1]."""
-    from torchvision.io import ImageReadMode, decode_image
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
 
     c, h, w = shape
     p = Path(path)
     if not p.is_file():
         raise BdbError(f"blended: trigger_image {path} not found")
     try:
-        img = decode_image(str(p), mode=ImageReadMode.GRAY if c == 1 else ImageReadMode.RGB)
-    except RuntimeError as exc:
+        with Image.open(p) as im:
+            arr = np.asarray(im.convert("L" if c == 1 else "RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
         raise BdbError(f"blended: trigger_image {path} is not a readable image ({exc})") from None
+    img = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)
     img = F.interpolate(img[None].float() / 255.0, size=(h, w), mode="bilinear", align_corners=False)[0]
     return img.clamp(0, 1)
 

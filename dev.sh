@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# bdb developer entry point.
+#   ./dev.sh demo          set up .venv (bdcore, the CLI, every plugin under plugins/) and run the demo benchmark
+#   ./dev.sh test [args]   set up .venv and run the tests (extra args go to pytest)
+#   ./dev.sh setup         only set up .venv
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=.venv
+PY=$VENV/bin/python
+
+setup() {
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  # reinstall only when a pyproject (or the set of plugins) changed
+  local stamp
+  stamp=$( (ls -d plugins/*/; cat pyproject.toml plugins/*/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-16)
+  if [ -f "$VENV/.bdb-stamp" ] && [ "$(cat "$VENV/.bdb-stamp")" = "$stamp" ] && "$PY" -c "import bdcore, torch" 2>/dev/null; then
+    return
+  fi
+  echo "setting up $VENV (first time: a few minutes) ..." >&2
+  if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
+    "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
+  fi
+  "$PY" -m pip install -q "setuptools>=64" "pytest>=8"
+  local editables=(-e .)
+  for d in plugins/*/; do
+    [ -f "$d/pyproject.toml" ] && editables+=(-e "$d")
+  done
+  "$PY" -m pip install -q --no-build-isolation "${editables[@]}"
+  echo "$stamp" > "$VENV/.bdb-stamp"
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  demo) setup; exec "$VENV/bin/bdb" demo "$@" ;;
+  test) setup; exec "$PY" -m pytest -q "$@" ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac
