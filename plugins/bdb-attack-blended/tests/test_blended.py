@@ -1,0 +1,59 @@
+"""Blended: the blend on hand-computed values, user trigger images, and the backdoor in miniature."""
+
+import pytest
+import torch
+
+from bdcore.attack import AttackContext
+from bdcore.errors import BdbError
+
+from bdb_attack_blended.attack import Blended, random_pattern
+from bdb_attack_blended.config import BlendedConfig
+
+
+def _ctx(shape=(1, 4, 4)):
+    return AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "t", "m", None)
+
+
+def test_blend_is_convex_combination_with_train_and_test_alpha():
+    attack = Blended(BlendedConfig(alpha_train=0.2, alpha_test=0.5), _ctx())
+    attack.pattern = torch.ones(1, 4, 4)
+    x = torch.full((2, 1, 4, 4), 0.5)
+    # train: 0.8 * 0.5 + 0.2 * 1 = 0.6; test: 0.5 * 0.5 + 0.5 * 1 = 0.75
+    assert torch.allclose(attack.apply_trigger(x, train=True), torch.full_like(x, 0.6))
+    assert torch.allclose(attack.apply_trigger(x, train=False), torch.full_like(x, 0.75))
+
+
+def test_random_pattern_is_fixed_by_seed():
+    a, b = random_pattern((3, 8, 8), 0), random_pattern((3, 8, 8), 0)
+    assert torch.equal(a, b) and not torch.equal(a, random_pattern((3, 8, 8), 1))
+    assert a.min() >= 0 and a.max() <= 1 and a.std() > 0.2
+
+
+def test_user_trigger_image_is_resized_and_converted(tmp_path):
+    from PIL import Image
+
+    img = Image.new("RGB", (16, 16), (255, 255, 255))
+    img.paste((0, 0, 0), (0, 0, 8, 16))  # left half black
+    path = tmp_path / "t.png"
+    img.save(path)
+    attack = Blended(BlendedConfig(trigger_image=str(path)), _ctx((1, 4, 4)))
+    assert attack.pattern.shape == (1, 4, 4)
+    assert torch.allclose(attack.pattern[0, :, :2], torch.zeros(4, 2)) and torch.allclose(attack.pattern[0, :, 2:], torch.ones(4, 2))
+
+
+def test_bad_trigger_image_is_a_clear_error(tmp_path):
+    with pytest.raises(BdbError, match="not found"):
+        Blended(BlendedConfig(trigger_image=str(tmp_path / "none.png")), _ctx())
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(BdbError, match="not a readable image"):
+        Blended(BlendedConfig(trigger_image=str(bad)), _ctx())
+
+
+def test_backdoor_in_miniature(backdoored_run, clean_run):
+    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0): C-ACC 0.974, ASR 1.000, RA 0.000;
+    # clean model C-ACC 0.97x; PSNR ~19 dB
+    run = backdoored_run("blended")
+    assert run.metrics["asr"] >= 0.95
+    assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.02
+    assert 15 < run.metrics["psnr"] < 25
