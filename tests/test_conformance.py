@@ -29,10 +29,10 @@ def test_entry_point_and_config_import_without_torch(kind, name):
 
 
 @pytest.mark.parametrize("name", ATTACKS)
-def test_attack_tiny_run_is_reproducible(name, tmp_path):
-    kit.check_attack_runs(name, tmp_path)
+def test_attack_tiny_run_is_reproducible(name, bdb_store):
+    kit.check_attack_runs(name, bdb_store)
 
 
 @pytest.mark.parametrize("name", DEFENSES)
-def test_defense_tiny_run_is_reproducible(name, tmp_path):
-    kit.check_defense_runs(name, tmp_path)
+def test_defense_tiny_run_is_reproducible(name, bdb_store):
+    kit.check_defense_runs(name, bdb_store)

@@ -113,49 +113,47 @@ def tiny_defense_run(name: str, attack_run_id: str, store, *, seed: int = 0, for
     return run_defense(cfg, store=store, force=force, device="cpu")
 
 
-def _weights(store, run) -> dict:
-    return store.load_tensors(run, "model.safetensors") if run.file("model.safetensors").is_file() else {}
+def _snapshot(store, run) -> tuple[str, dict, dict]:
+    weights = store.load_tensors(run, "model.safetensors") if run.file("model.safetensors").is_file() else {}
+    return run.run_id, dict(run.metrics), weights
 
 
-def assert_same_run(store_a, run_a, store_b, run_b) -> None:
-    """Two runs have identical metrics (timings aside) and identical weights."""
-    skip = {"train_seconds", "images_per_second", "defense_seconds", "retrain_seconds"}
+TIMING_KEYS = {"train_seconds", "images_per_second", "defense_seconds", "retrain_seconds"}
+
+
+def assert_same_snapshot(a: tuple[str, dict, dict], b: tuple[str, dict, dict]) -> None:
+    """Two runs have the same id, identical metrics (timings aside) and identical weights."""
+    (id_a, m_a, w_a), (id_b, m_b, w_b) = a, b
+    assert id_a == id_b, "same config gave different run ids"
 
     def clean(m: dict) -> dict:
-        return {k: v for k, v in m.items() if k not in skip}
+        return {k: v for k, v in m.items() if k not in TIMING_KEYS}
 
-    assert run_a.run_id == run_b.run_id, "same config gave different run ids"
-    assert clean(run_a.metrics) == clean(run_b.metrics), f"metrics differ: {run_a.metrics} vs {run_b.metrics}"
-    wa, wb = _weights(store_a, run_a), _weights(store_b, run_b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert (wa[k] == wb[k]).all(), f"weights differ at {k}"
+    assert clean(m_a) == clean(m_b), f"metrics differ: {m_a} vs {m_b}"
+    assert w_a.keys() == w_b.keys()
+    for k in w_a:
+        assert (w_a[k] == w_b[k]).all(), f"weights differ at {k}"
 
 
-def check_attack_runs(name: str, tmp_dir) -> None:
-    """A tiny run completes with sane metrics, and a second run with the same seed is identical."""
-    from bdcore.store import RunStore
-
-    a, b = RunStore(tmp_dir / "a"), RunStore(tmp_dir / "b")
-    ra = tiny_attack_run(name, a)
+def check_attack_runs(name: str, store) -> None:
+    """A tiny run completes with sane metrics, and rerunning it (--force) gives identical results."""
+    first = tiny_attack_run(name, store, force=True)
     for k in ("cacc", "asr", "ra"):
-        assert 0.0 <= ra.metrics[k] <= 1.0, f"{name}: {k} out of range"
-    rb = tiny_attack_run(name, b)
-    assert_same_run(a, ra, b, rb)
+        assert 0.0 <= first.metrics[k] <= 1.0, f"{name}: {k} out of range"
+    snap = _snapshot(store, first)
+    again = tiny_attack_run(name, store, force=True)
+    assert_same_snapshot(snap, _snapshot(store, again))
 
 
-def check_defense_runs(name: str, tmp_dir, attack: str = "badnet") -> None:
-    """A tiny defense run on a tiny attack run completes, and repeats identically."""
-    from bdcore.store import RunStore
-
-    a, b = RunStore(tmp_dir / "a"), RunStore(tmp_dir / "b")
-    runs = []
-    for store in (a, b):
-        arun = tiny_attack_run(attack, store, epochs=2)
-        runs.append(tiny_defense_run(name, arun.run_id, store))
+def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
+    """A tiny defense run on a tiny attack run completes, and rerunning it gives identical results."""
+    arun = tiny_attack_run(attack, store, epochs=2)
+    first = tiny_defense_run(name, arun.run_id, store, force=True)
     for k in ("cacc", "asr", "ra", "der"):
-        assert 0.0 <= runs[0].metrics[k] <= 1.0, f"{name}: {k} out of range"
-    assert_same_run(a, runs[0], b, runs[1])
+        assert 0.0 <= first.metrics[k] <= 1.0, f"{name}: {k} out of range"
+    snap = _snapshot(store, first)
+    again = tiny_defense_run(name, arun.run_id, store, force=True)
+    assert_same_snapshot(snap, _snapshot(store, again))
 
 
 def installed(kind: str) -> list[str]:
@@ -167,6 +165,6 @@ def installed(kind: str) -> list[str]:
 
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
-    "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_run", "check_attack_runs",
+    "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
     "check_defense_runs", "installed",
 ]
