@@ -1,0 +1,89 @@
+"""FTrojan: DCT coefficients and pixels after the trigger by hand, and the backdoor in miniature."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from bdcore.frequency import block_dct2, dct2, rgb_to_yuv
+from bdcore.frequency import yuv_dct_trigger as ftrojan_trigger
+from bdb_attack_ftrojan.config import FTrojanConfig
+
+REF = dict(magnitude=30.0, positions=((15, 15), (31, 31)), window=32)
+
+
+def _attack(shape):
+    from bdcore.attack import AttackContext
+    from bdcore.testing import spec_of
+
+    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    return spec_of("attack", "ftrojan").load()(FTrojanConfig(), ctx)
+
+
+def test_rgb_trigger_by_hand():
+    x = torch.full((2, 3, 32, 32), 0.5, dtype=torch.float64)
+    out = ftrojan_trigger(x, **REF)
+    # U and V each get 30/255 at DCT (15,15) and (31,31); at pixel (0, 0) that is
+    # d = 30/255 * (2/32) * (cos^2(15 pi/64) + cos^2(31 pi/64)) = 0.0040545 in both U and V, so
+    # R += 1.13983 d, G += (-0.39465 - 0.58060) d, B += 2.03211 d (BT.601 inverse)
+    d = 30 / 255 * (2 / 32) * (math.cos(15 * math.pi / 64) ** 2 + math.cos(31 * math.pi / 64) ** 2)
+    assert d == pytest.approx(0.0040545, abs=1e-7)
+    delta = out[0, :, 0, 0] - 0.5
+    assert delta[0].item() == pytest.approx(1.13983 * d, abs=1e-6)
+    assert delta[1].item() == pytest.approx(-0.97525 * d, abs=1e-6)
+    assert delta[2].item() == pytest.approx(2.03211 * d, abs=1e-6)
+    # in YUV-DCT space exactly the four coefficients moved, Y untouched
+    diff = dct2(rgb_to_yuv(out) - rgb_to_yuv(x))
+    expected = torch.zeros(3, 32, 32, dtype=torch.float64)
+    expected[1:, 15, 15] = expected[1:, 31, 31] = 30 / 255
+    assert torch.allclose(diff[0], expected, atol=1e-12)
+    assert torch.equal(out[0], out[1])
+
+
+def test_larger_images_are_triggered_blockwise():
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.5 + 0.25
+    out = ftrojan_trigger(x, **REF)
+    diff = block_dct2(rgb_to_yuv(out) - rgb_to_yuv(x), 32)[0]
+    one = torch.zeros(32, 32, dtype=torch.float64)
+    one[15, 15] = one[31, 31] = 30 / 255
+    assert torch.allclose(diff[1], one.repeat(2, 2), atol=1e-12)  # every 32x32 block of U
+    assert torch.allclose(diff[2], one.repeat(2, 2), atol=1e-12)
+    assert diff[0].abs().max() < 1e-12
+
+
+def test_one_channel_uses_the_luminance_with_scaled_positions():
+    # 28x28 grey image: the window is 28 and (15,15),(31,31) map to (13,13),(27,27); pixel (0,0)
+    # moves by 30/255 * (2/28) * (cos^2(13 pi/56) + cos^2(27 pi/56)) = 0.0046985
+    x = torch.full((1, 1, 28, 28), 0.5, dtype=torch.float64)
+    out = ftrojan_trigger(x, **REF)
+    assert (out - x)[0, 0, 0, 0].item() == pytest.approx(0.0046985, abs=1e-7)
+    c = dct2(out - x)[0, 0]
+    assert c[13, 13].item() == pytest.approx(30 / 255) and c[27, 27].item() == pytest.approx(30 / 255)
+    c[13, 13] = c[27, 27] = 0
+    assert c.abs().max() < 1e-12
+    # 8x8 digits: positions (3,3) and (7,7)
+    c8 = dct2(ftrojan_trigger(torch.full((1, 1, 8, 8), 0.5, dtype=torch.float64), **REF) - 0.5)[0, 0]
+    assert c8[3, 3].item() == pytest.approx(30 / 255) and c8[7, 7].item() == pytest.approx(30 / 255)
+
+
+def test_attack_clips_and_relabels():
+    a = _attack((1, 28, 28))
+    x = torch.zeros(4, 1, 28, 28)
+    out = a.apply_trigger(x, train=True)
+    assert out.min() >= 0 and out.max() > 0  # the negative half is clipped on black pixels
+    assert torch.equal(a.test_trigger(x, torch.arange(4)), out)
+    assert torch.equal(a.poison_y(torch.tensor([1, 5, 9]), torch.arange(3)), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError):
+        FTrojanConfig(positions=((15, 32),))
+
+
+def test_backdoor_in_miniature(backdoored_run, clean_run, mnist5k):
+    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1, reference settings, i.e.
+    # luminance at (13,13),(27,27) of a 28x28 DCT): C-ACC 0.963, ASR 0.983, RA 0.017; clean 0.977
+    run = backdoored_run("ftrojan")
+    assert run.metrics["poisoned"] == 400
+    assert run.metrics["asr"] >= 0.90
+    assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.04
+    pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
+    assert bool((mnist5k.y_train[pidx] != 0).all())  # dirty-label: drawn from the other classes
