@@ -328,7 +328,7 @@ def preview_cmd(
 ) -> None:
     """Save a grid of clean images, poisoned images and the amplified difference."""
     from bdcore.config import AttackRunConfig, parse_set
-    from bdcore.harness import derive_seed, load_attack_run, load_dataset, make_attack, pick_device, resolve_attack_config
+    from bdcore.harness import load_attack_run, load_dataset, make_attack, pick_device, resolve_attack_config
     from bdcore.preview import preview_grid, save_png
     from bdcore.stealth import stealth
 

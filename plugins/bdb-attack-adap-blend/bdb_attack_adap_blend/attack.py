@@ -11,13 +11,11 @@ Two ingredients of the paper:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from bdcore.attack import Attack, AttackContext
-from bdcore.errors import BdbError
+from bdcore.images import load_image, random_pattern
 
 from bdb_attack_adap_blend.config import AdapBlendConfig
 
@@ -67,27 +65,6 @@ def piece_masks(keep: torch.Tensor, pmap: torch.Tensor) -> torch.Tensor:
     return keep[:, pmap.to(keep.device)][:, None].float()
 
 
-def random_pattern(shape: tuple[int, int, int], seed: int) -> torch.Tensor:
-    """Uniform random uint8 noise image (C, H, W) scaled to [0, 1], fixed by seed."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8).float() / 255.0
-
-
-def image_pattern(path: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    """A user image in the data's channels, resized (bilinear) to its size, in [0, 1]."""
-    from torchvision.io import ImageReadMode, decode_image
-
-    c, h, w = shape
-    p = Path(path)
-    if not p.is_file():
-        raise BdbError(f"adap-blend: trigger_image {path} not found")
-    try:
-        img = decode_image(str(p), mode=ImageReadMode.GRAY if c == 1 else ImageReadMode.RGB)
-    except RuntimeError as exc:
-        raise BdbError(f"adap-blend: trigger_image {path} is not a readable image ({exc})") from None
-    return F.interpolate(img[None].float() / 255.0, size=(h, w), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-
-
 def blend(x: torch.Tensor, pattern: torch.Tensor, alpha: float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """x + alpha * mask * (pattern - x); mask (B, 1, H, W) or None for the full trigger."""
     t = pattern.to(device=x.device, dtype=x.dtype)
@@ -101,7 +78,7 @@ class AdapBlend(Attack):
     def __init__(self, config: AdapBlendConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
         if config.trigger_image:
-            pattern = image_pattern(config.trigger_image, ctx.shape)
+            pattern = load_image(config.trigger_image, ctx.shape, "adap-blend: trigger_image")
         else:
             pattern = random_pattern(ctx.shape, config.pattern_seed)
         self.pattern = pattern.to(ctx.device)

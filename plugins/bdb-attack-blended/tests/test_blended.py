@@ -6,7 +6,9 @@ import torch
 from bdcore.attack import AttackContext
 from bdcore.errors import BdbError
 
-from bdb_attack_blended.attack import Blended, random_pattern
+from bdcore.images import random_pattern
+
+from bdb_attack_blended.attack import Blended
 from bdb_attack_blended.config import BlendedConfig
 
 

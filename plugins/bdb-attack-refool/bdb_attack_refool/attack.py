@@ -11,7 +11,6 @@ alpha_t (transmission) and 1 - alpha_t (reflection) and converted back with the 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 from bdcore.attack import Attack, AttackContext
 from bdcore.errors import BdbError
+from bdcore.images import load_image_dir
 
 from bdb_attack_refool.config import RefoolConfig
 
@@ -144,28 +144,6 @@ def add_reflection(x: torch.Tensor, r: torch.Tensor, kind: torch.Tensor, sigma: 
 
 
 # reflection sources ------------------------------------------------------------------------------
-def _images_from_dir(path: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Every PNG/JPEG in a directory (sorted by name), in the data's channels and size, float [0, 1]."""
-    from torchvision.io import ImageReadMode, decode_image
-
-    c, h, w = shape
-    root = Path(path)
-    if not root.is_dir():
-        raise BdbError(f"refool: reflection_dir {path} is not a directory")
-    files = sorted(p for p in root.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise BdbError(f"refool: no PNG/JPEG images in reflection_dir {path}")
-    mode = ImageReadMode.GRAY if c == 1 else ImageReadMode.RGB
-    out = []
-    for f in files:
-        try:
-            img = decode_image(str(f), mode=mode)
-        except RuntimeError as exc:
-            raise BdbError(f"refool: {f} is not a readable image ({exc})") from None
-        out.append(F.interpolate(img[None].float() / 255.0, size=(h, w), mode="bilinear", align_corners=False)[0])
-    return torch.stack(out).clamp(0, 1)
-
-
 class Refool(Attack):
     """Reflection backdoor: poisoned samples get a reflection from a fixed candidate set (the trigger family)."""
 
@@ -181,7 +159,7 @@ class Refool(Attack):
         gen = torch.Generator().manual_seed(_mix_int(self.ctx.seed + 0x5EF1))
         k = self.config.num_reflections
         if self.config.reflection_dir:
-            imgs = _images_from_dir(self.config.reflection_dir, data.shape)
+            imgs = load_image_dir(self.config.reflection_dir, data.shape, "refool: reflection_dir")
             pick = torch.randperm(len(imgs), generator=gen)[:k].sort().values
             self.reflections = imgs[pick]
             self.reflection_source = torch.empty(0, dtype=torch.long)
