@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from bdcore.errors import BdbError
 
@@ -74,10 +74,23 @@ class TrainRecipe(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="weight decay")
     optimizer: str = Field("sgd", pattern="^(sgd|adam)$", description="sgd or adam")
-    schedule: str = Field("cosine", pattern="^(cosine|constant)$", description="cosine or constant")
+    schedule: str = Field("cosine", pattern="^(cosine|constant|cyclic)$",
+                          description="cosine, constant, or cyclic (triangular, between lr_min and lr)")
     augment: bool = Field(True, description="random crop (pad 4, scaled) + flip where the dataset allows")
     channels_last: bool = Field(True, description="channels-last memory format (same numbers, faster convs)")
     compile: bool = Field(False, description="torch.compile the model (faster after a warm-up)")
+    lr_min: float = Field(0.0, ge=0, description="cyclic schedule only: the base (lowest) learning rate")
+    cycles: int = Field(1, ge=1, description="cyclic schedule only: triangular cycles over the run")
+
+    @model_serializer(mode="wrap")
+    def _drop_unused_cyclic_fields(self, handler):
+        # The cyclic fields are saved only with a cyclic schedule, so that every other recipe dumps
+        # (and hashes into run ids) exactly as before they existed.
+        data = handler(self)
+        if self.schedule != "cyclic" and isinstance(data, dict):
+            data.pop("lr_min", None)
+            data.pop("cycles", None)
+        return data
 
 
 class AttackRunConfig(BaseModel):

@@ -13,7 +13,7 @@ import platform
 import random
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

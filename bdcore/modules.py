@@ -167,3 +167,36 @@ def get_module(model: nn.Module, name: str) -> nn.Module:
         return model.get_submodule(name)
     except AttributeError:
         raise BdbError(f"model has no layer {name!r}") from None
+
+
+@torch.no_grad()
+def bn_inputs(model: nn.Module, batches, reduce, layers: Sequence[tuple[str, nn.Module]] | None = None) -> dict[str, torch.Tensor]:
+    """Per BatchNorm layer: `reduce(input)` of every batch, concatenated along dim 0.
+
+    The input of a BN layer is the pre-activation it normalises (shape (B, C, H, W)); `reduce` maps
+    it to a tensor whose first dimension is the batch, e.g. `lambda x: x.flatten(2).amax(2)` for
+    per-sample channel maxima. `batches` is an iterable of x or (x, y); the model runs in eval mode.
+    Used by pre-activation-distribution defenses (EP, BNP).
+    """
+    model.eval()
+    layers = list(layers) if layers is not None else batchnorms(model)
+    out: dict[str, list[torch.Tensor]] = {n: [] for n, _ in layers}
+    handles = [m.register_forward_hook(lambda mod, inp, o, n=n: out[n].append(reduce(inp[0].detach())))
+               for n, m in layers]
+    try:
+        for b in batches:
+            model(b[0] if isinstance(b, (tuple, list)) else b)
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: torch.cat(v) for n, v in out.items() if v}
+
+
+def zero_bn_scale(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> None:
+    """Prune BN neurons as ANP/EP/BNP do: zero their scale (gamma), keep their shift (beta)."""
+    if not isinstance(layer, BN_TYPES):
+        raise BdbError(f"zero_bn_scale expects a BatchNorm2d, got {type(layer).__name__}")
+    idx = torch.as_tensor(list(channels) if not isinstance(channels, torch.Tensor) else channels, dtype=torch.long)
+    if idx.numel():
+        with torch.no_grad():
+            layer.weight[idx.to(layer.weight.device)] = 0

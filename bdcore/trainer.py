@@ -82,9 +82,17 @@ def make_optimizer(params: Iterable[torch.Tensor], recipe: TrainRecipe) -> torch
 
 
 def lr_at(recipe: TrainRecipe, step: int, total: int) -> float:
-    """Learning rate at a step: constant, or cosine annealed per step from lr to 0."""
+    """Learning rate at a step: constant, cosine annealed per step from lr to 0, or cyclic.
+
+    cyclic: `recipe.cycles` triangular cycles (Smith's CLR) over the run; each ramps linearly from
+    `recipe.lr_min` at its start to `recipe.lr` at its middle and back down to `lr_min`.
+    """
     if recipe.schedule == "cosine":
         return recipe.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+    if recipe.schedule == "cyclic":
+        pos = recipe.cycles * step / max(1, total)
+        height = 1.0 - abs(2.0 * (pos - math.floor(pos)) - 1.0)
+        return recipe.lr_min + (recipe.lr - recipe.lr_min) * height
     return recipe.lr
 
 
