@@ -47,7 +47,8 @@ def check_metadata(kind: str, name: str) -> None:
     spec.check()
     assert spec.package and spec.version, f"{name}: package/version unknown (not installed through an entry point?)"
     assert len(spec.summary) >= 10, f"{name}: summary too short"
-    assert len(spec.paper) >= 10, f"{name}: paper reference too short"
+    if kind in ("attack", "defense"):
+        assert len(spec.paper) >= 10, f"{name}: paper reference too short"
 
 
 def check_config_roundtrip(kind: str, name: str) -> None:
@@ -70,10 +71,10 @@ def check_config_roundtrip(kind: str, name: str) -> None:
 
 
 def check_light_import(kind: str, name: str) -> None:
-    """The entry-point module and the config module import without importing torch."""
+    """The entry-point module (and an attack's or defense's config module) import without torch."""
     spec = spec_of(kind, name)
-    modules = [m for m in (spec.config if isinstance(spec.config, str) else None,) if m]
-    modules = [m.split(":")[0] for m in modules]
+    config = getattr(spec, "config", None)
+    modules = [config.split(":")[0]] if isinstance(config, str) else []
     from bdcore.registry import registry
 
     for p in registry().plugins:
