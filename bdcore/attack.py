@@ -120,3 +120,47 @@ class NoAttack(Attack):
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         return x
+
+
+class CoverSampleAttack(Attack):
+    """An attack with conservatism ("cover") samples: they carry the trigger but keep their label.
+
+    Payload samples (pratio of the training set, from samples whose label the mapping changes) get
+    the target label; cover samples (cover_ratio, disjoint, from the whole set) keep theirs. The
+    config needs a `cover_ratio: float | None` field (None: equal to pratio). Both count as poisoned.
+    """
+
+    def __init__(self, config: Any, ctx: AttackContext) -> None:
+        super().__init__(config, ctx)
+        self.cover_idx = torch.empty(0, dtype=torch.long)
+        """Training indices of the cover samples (set by poison_indices; save it with state())."""
+
+    @property
+    def cover_ratio(self) -> float:
+        return self.ctx.pratio if self.config.cover_ratio is None else self.config.cover_ratio
+
+    def payload_count(self, n_train: int) -> int:
+        return int(round(self.ctx.pratio * n_train))
+
+    def cover_count(self, n_train: int) -> int:
+        return int(round(self.cover_ratio * n_train))
+
+    def poison_count(self, n_train: int) -> int:
+        return self.payload_count(n_train) + self.cover_count(n_train)
+
+    def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        y = y_train.cpu()
+        n = len(y)
+        pool = torch.nonzero(self.target_label(y) != y).flatten()
+        payload = pool[torch.randperm(len(pool), generator=gen)[: min(self.payload_count(n), len(pool))]]
+        rest = torch.ones(n, dtype=torch.bool)
+        rest[payload] = False
+        rest_idx = torch.nonzero(rest).flatten()
+        cover = rest_idx[torch.randperm(len(rest_idx), generator=gen)[: min(self.cover_count(n), len(rest_idx))]]
+        self.cover_idx = cover.sort().values
+        return torch.cat([payload, cover]).sort().values
+
+    def poison_y(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Payload samples get the target label; cover samples keep their own."""
+        is_cover = torch.isin(idx, self.cover_idx.to(idx.device))
+        return torch.where(is_cover, y, self.target_label(y))

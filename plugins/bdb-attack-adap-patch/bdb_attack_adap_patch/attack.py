@@ -13,43 +13,12 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.attack import Attack, AttackContext
+from bdcore.attack import AttackContext, CoverSampleAttack
+from bdcore.sampling import mix_int, sample_uniforms
 
 from bdb_attack_adap_patch.config import MAX_PATCHES, AdapPatchConfig
 
-_M32 = 0xFFFFFFFF
 REFERENCE = 32
-
-
-def _mix_int(v: int) -> int:
-    """32-bit integer hash (Python ints), the same mixing as `_mix32`."""
-    v &= _M32
-    v ^= v >> 16
-    v = (v * 0x45D9F3B) & _M32
-    v ^= v >> 16
-    v = (v * 0x45D9F3B) & _M32
-    return v ^ (v >> 16)
-
-
-def _mix32(x: torch.Tensor) -> torch.Tensor:
-    """32-bit integer hash of int64 tensors holding values in [0, 2^32) (no int64 overflow)."""
-    x = x ^ (x >> 16)
-    x = (x * 0x45D9F3B) & _M32
-    x = x ^ (x >> 16)
-    x = (x * 0x45D9F3B) & _M32
-    return x ^ (x >> 16)
-
-
-def sample_uniforms(seed: int, idx: torch.Tensor, streams: int) -> torch.Tensor:
-    """Uniforms in [0, 1), shape (len(idx), streams), a fixed function of (seed, sample index, stream)."""
-    key = idx.long() & _M32
-    cols = []
-    for s in range(streams):
-        salt = _mix_int(_mix_int(seed) + 0x9E3779B9 * (s + 1))
-        h = _mix32((_mix32((key + salt) & _M32) + _mix_int(salt)) & _M32)
-        cols.append(h.double() / 2.0**32)
-    return torch.stack(cols, dim=1)
-
 
 def patch_boxes(k: int, height: int, width: int, patch_size: int) -> list[tuple[int, int, int]]:
     """(top, left, side) of the k patches: corners first, then edge midpoints, 1/32 of the side from the border."""
@@ -69,7 +38,7 @@ def make_patches(k: int, shape: tuple[int, int, int], patch_size: int, seed: int
     patterns = torch.zeros(k, c, h, w)
     masks = torch.zeros(k, 1, h, w)
     for j, (r, col, s) in enumerate(patch_boxes(k, h, w, patch_size)):
-        gen = torch.Generator().manual_seed(_mix_int(seed * 7919 + j))
+        gen = torch.Generator().manual_seed(mix_int(seed * 7919 + j))
         p = torch.randint(0, 2, (c, s, s), generator=gen).float()
         if p.sum() == 0 or p.sum() == p.numel():  # keep every patch textured
             p.view(-1)[::2] = 1 - p.view(-1)[::2]
@@ -89,7 +58,7 @@ def stamp(x: torch.Tensor, patterns: torch.Tensor, masks: torch.Tensor, weights:
     return out
 
 
-class AdapPatch(Attack):
+class AdapPatch(CoverSampleAttack):
     """Payload samples (one patch, target label) plus cover samples (one patch, true label)."""
 
     def __init__(self, config: AdapPatchConfig, ctx: AttackContext) -> None:
@@ -102,42 +71,6 @@ class AdapPatch(Attack):
         test = torch.zeros(k)
         test[config.test_patches if config.test_patches is not None else list(range(k))] = config.test_alpha
         self.test_alphas = test
-        self.cover_idx = torch.empty(0, dtype=torch.long)
-        """Training indices of the cover samples (set by poison_indices, saved with state())."""
-
-    # which samples ----------------------------------------------------------------------------
-    @property
-    def cover_ratio(self) -> float:
-        return self.ctx.pratio if self.config.cover_ratio is None else self.config.cover_ratio
-
-    def payload_count(self, n_train: int) -> int:
-        return int(round(self.ctx.pratio * n_train))
-
-    def cover_count(self, n_train: int) -> int:
-        return int(round(self.cover_ratio * n_train))
-
-    def poison_count(self, n_train: int) -> int:
-        return self.payload_count(n_train) + self.cover_count(n_train)
-
-    def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Payload samples (from samples whose label the mapping changes) plus, disjoint from them,
-        cover samples drawn from the whole training set. Both carry a trigger; see poison_y."""
-        y = y_train.cpu()
-        n = len(y)
-        pool = torch.nonzero(self.target_label(y) != y).flatten()
-        payload = pool[torch.randperm(len(pool), generator=gen)[: min(self.payload_count(n), len(pool))]]
-        rest = torch.ones(n, dtype=torch.bool)
-        rest[payload] = False
-        rest_idx = torch.nonzero(rest).flatten()
-        cover = rest_idx[torch.randperm(len(rest_idx), generator=gen)[: min(self.cover_count(n), len(rest_idx))]]
-        self.cover_idx = cover.sort().values
-        return torch.cat([payload, cover]).sort().values
-
-    def poison_y(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Payload samples get the target label; cover samples keep their own."""
-        out = self.target_label(y)
-        is_cover = torch.isin(idx, self.cover_idx.to(idx.device))
-        return torch.where(is_cover, y, out)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"cover_idx": self.cover_idx.cpu().contiguous()}
@@ -149,7 +82,7 @@ class AdapPatch(Attack):
     def chosen_patches(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, k) bool: the patches each training sample carries (a fixed function of seed and index)."""
         k = len(self.config.train_alphas)
-        keys = sample_uniforms(_mix_int(self.ctx.seed ^ 0xAD9A), idx.cpu(), k)
+        keys = sample_uniforms(mix_int(self.ctx.seed ^ 0xAD9A), idx.cpu(), k)
         rank = keys.argsort(dim=1).argsort(dim=1)
         return rank < self.config.patches_per_sample
 

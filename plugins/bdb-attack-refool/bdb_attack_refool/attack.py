@@ -17,46 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from bdcore.attack import Attack, AttackContext
+from bdcore.sampling import mix_int, sample_uniforms
 from bdcore.errors import BdbError
 from bdcore.images import load_image_dir
 
 from bdb_attack_refool.config import RefoolConfig
 
 IN_FOCUS, OUT_OF_FOCUS, GHOST = 0, 1, 2
-_M32 = 0xFFFFFFFF
-
-
-# per-sample randomness ---------------------------------------------------------------------------
-def _mix_int(v: int) -> int:
-    """32-bit integer hash (Python ints), the same mixing as `_mix32`."""
-    v &= _M32
-    v ^= v >> 16
-    v = (v * 0x45D9F3B) & _M32
-    v ^= v >> 16
-    v = (v * 0x45D9F3B) & _M32
-    return v ^ (v >> 16)
-
-
-def _mix32(x: torch.Tensor) -> torch.Tensor:
-    """32-bit integer hash of int64 tensors holding values in [0, 2^32) (no int64 overflow)."""
-    x = x ^ (x >> 16)
-    x = (x * 0x45D9F3B) & _M32
-    x = x ^ (x >> 16)
-    x = (x * 0x45D9F3B) & _M32
-    return x ^ (x >> 16)
-
-
-def sample_uniforms(seed: int, idx: torch.Tensor, streams: int) -> torch.Tensor:
-    """Uniforms in [0, 1), shape (len(idx), streams), a fixed function of (seed, sample index, stream)."""
-    key = idx.long() & _M32
-    cols = []
-    for s in range(streams):
-        salt = _mix_int(_mix_int(seed) + 0x9E3779B9 * (s + 1))
-        h = _mix32((_mix32((key + salt) & _M32) + _mix_int(salt)) & _M32)
-        cols.append(h.double() / 2.0**32)
-    return torch.stack(cols, dim=1)
-
-
 class ReflectionParams(NamedTuple):
     """Per-sample reflection parameters (all tensors of length B)."""
 
@@ -156,7 +123,7 @@ class Refool(Attack):
         """Training indices the reflections were taken from (empty for reflection_dir)."""
 
     def prepare(self, data) -> None:
-        gen = torch.Generator().manual_seed(_mix_int(self.ctx.seed + 0x5EF1))
+        gen = torch.Generator().manual_seed(mix_int(self.ctx.seed + 0x5EF1))
         k = self.config.num_reflections
         if self.config.reflection_dir:
             imgs = load_image_dir(self.config.reflection_dir, data.shape, "refool: reflection_dir")
@@ -185,7 +152,7 @@ class Refool(Attack):
         """Reflection parameters of samples idx of the train or test split."""
         if self.reflections is None:
             raise BdbError("refool: the reflection set is not built; call prepare(data) or load_state first")
-        seed = _mix_int(self.ctx.seed ^ (0x7A11 if train else 0x7E57))
+        seed = mix_int(self.ctx.seed ^ (0x7A11 if train else 0x7E57))
         return draw_params(self.config, seed, idx, len(self.reflections))
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
