@@ -1,0 +1,20 @@
+"""bdb plugin: Adversarial Neuron Pruning, ANP (entry point; light, no torch)."""
+
+from bdcore.hookspecs import hookimpl
+from bdcore.spec import DefenseSpec
+
+
+@hookimpl
+def bdb_register_defenses() -> list[DefenseSpec]:
+    return [
+        DefenseSpec(
+            name="anp",
+            summary="learn per-neuron (BN) masks that keep the clean loss low under adversarial neuron "
+                    "perturbations, then prune the neurons whose mask falls below a threshold",
+            paper="Wu & Wang, Adversarial Neuron Pruning Purifies Backdoored Deep Models, NeurIPS 2021",
+            stage="post",
+            config="bdb_defense_anp.config:ANPConfig",
+            factory="bdb_defense_anp.defense:ANP",
+            test_settings={"iterations": 10},
+        )
+    ]
