@@ -20,7 +20,7 @@ setup() {
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
     "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
   fi
-  "$PY" -m pip install -q "setuptools>=64" "pytest>=8"
+  "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3"
   local editables=(-e .)
   for d in plugins/*/; do
     [ -f "$d/pyproject.toml" ] && editables+=(-e "$d")
@@ -34,6 +34,9 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   demo) setup; exec "$VENV/bin/bdb" demo "$@" ;;
-  test) setup; exec "$PY" -m pytest -q "$@" ;;
+  # Tests: one torch thread per worker, one worker per core. CPU convolutions give slightly
+  # different numbers with different thread counts, and the plugins' thresholds were measured
+  # single-threaded; xdist keeps every core busy.
+  test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" "$@" ;;
   *) sed -n '2,6p' "$0"; exit 2 ;;
 esac
