@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from pydantic import ValidationError
 
 from bdcore.config import AttackRunConfig, TrainRecipe
 from bdcore.trainer import lr_at
@@ -44,5 +45,5 @@ def test_cyclic_fields_only_dumped_with_cyclic_schedule():
 
 
 def test_unknown_schedule_rejected():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         TrainRecipe(schedule="triangular")

@@ -1,0 +1,19 @@
+"""bdb plugin: Neural Attention Distillation (entry point; light, no torch)."""
+
+from bdcore.hookspecs import hookimpl
+from bdcore.spec import DefenseSpec
+
+
+@hookimpl
+def bdb_register_defenses() -> list[DefenseSpec]:
+    return [
+        DefenseSpec(
+            name="nad",
+            summary="distil the attention maps of a clean-fine-tuned teacher into the backdoored model on the reserve",
+            paper="Li, Lyu, Koren, Lyu, Li & Ma, Neural Attention Distillation: Erasing Backdoor Triggers from Deep Neural Networks, ICLR 2021",
+            stage="post",
+            test_settings={"teacher_epochs": 1, "epochs": 1},
+            config="bdb_defense_nad.config:NADConfig",
+            factory="bdb_defense_nad.defense:NAD",
+        )
+    ]
