@@ -145,7 +145,7 @@ class ChannelMask(nn.Module):
 
 
 def zero_channels(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> None:
-    """Prune output channels for good: zero their weights (and bias / BN affine and running mean)."""
+    """Prune output channels for good: zero their weights and bias (for BN: its scale and shift)."""
     idx = torch.as_tensor(list(channels) if not isinstance(channels, torch.Tensor) else channels, dtype=torch.long)
     if idx.numel() == 0:
         return
