@@ -1,0 +1,22 @@
+"""bdb plugin: the Neural Cleanse defense (entry point; light, no torch)."""
+
+from bdcore.hookspecs import hookimpl
+from bdcore.spec import DefenseSpec
+
+
+@hookimpl
+def bdb_register_defenses() -> list[DefenseSpec]:
+    return [
+        DefenseSpec(
+            name="nc",
+            summary="reverse-engineer a minimal trigger per class, flag MAD outliers of the mask norms, "
+                    "unlearn the flagged triggers by fine-tuning with them on true labels",
+            paper="Wang et al., Neural Cleanse: Identifying and Mitigating Backdoor Attacks in Neural Networks, "
+                  "IEEE S&P 2019",
+            stage="post",
+            config="bdb_defense_nc.config:NCConfig",
+            factory="bdb_defense_nc.defense:NeuralCleanse",
+            # the conformance kit's tiny run: a few reverse-engineering epochs and one unlearning epoch
+            test_settings={"epochs": 3, "unlearn_epochs": 1},
+        )
+    ]
