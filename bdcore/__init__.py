@@ -1,6 +1,133 @@
-"""bdcore: the core of the bdb backdoor-learning benchmark.
+"""bdcore: the core of the bdb backdoor-learning benchmark, and the one public plugin API.
 
-This package root stays light (no torch import) so that listing plugins is fast.
+Everything a plugin may use is importable from here (``from bdcore import Attack, hookimpl``),
+the way pytest plugins use ``pytest.*``; the submodules are internal and may change. The
+conformance kit is the second public module, ``bdcore.testing``.
+
+Importing bdcore stays light: the names that need torch are loaded on first use, so a plugin's
+entry-point module can import ``hookimpl``, the specs and ``MethodConfig`` without torch.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# public name -> the internal module that defines it
+_PUBLIC: dict[str, str] = {
+    # registration (light)
+    "hookimpl": "bdcore.hookspecs",
+    "AttackSpec": "bdcore.spec",
+    "DefenseSpec": "bdcore.spec",
+    "DatasetSpec": "bdcore.spec",
+    "ModelSpec": "bdcore.spec",
+    # settings and errors (light)
+    "MethodConfig": "bdcore.config",
+    "TrainRecipe": "bdcore.config",
+    "BdbError": "bdcore.errors",
+    # attacks
+    "Attack": "bdcore.attack",
+    "AttackContext": "bdcore.attack",
+    "CoverSampleAttack": "bdcore.attack",
+    # defenses
+    "Defense": "bdcore.defense",
+    "DefenseContext": "bdcore.defense",
+    "DefenseInputs": "bdcore.defense",
+    "DefenseOutput": "bdcore.defense",
+    "fine_tune": "bdcore.defense",
+    "accuracy_on": "bdcore.defense",
+    # data
+    "ImageDataset": "bdcore.data",
+    "stratified_split": "bdcore.data",
+    "TrainSet": "bdcore.poison",
+    # training
+    "train": "bdcore.trainer",
+    "predict": "bdcore.trainer",
+    "lr_at": "bdcore.trainer",
+    "TrainHook": "bdcore.trainer",
+    "StepInfo": "bdcore.trainer",
+    "augment": "bdcore.augment",
+    # models and module taps (backbone-agnostic)
+    "SmallCNN": "bdcore.models",
+    "named_layers": "bdcore.modules",
+    "batchnorms": "bdcore.modules",
+    "convs": "bdcore.modules",
+    "last_conv": "bdcore.modules",
+    "classifier": "bdcore.modules",
+    "conv_bn_pairs": "bdcore.modules",
+    "FeatureTap": "bdcore.modules",
+    "collect_features": "bdcore.modules",
+    "penultimate": "bdcore.modules",
+    "ChannelMask": "bdcore.modules",
+    "zero_channels": "bdcore.modules",
+    "get_module": "bdcore.modules",
+    "bn_inputs": "bdcore.modules",
+    "zero_bn_scale": "bdcore.modules",
+    "CONV_TYPES": "bdcore.modules",
+    "BN_TYPES": "bdcore.modules",
+    # trigger reverse engineering and robust statistics
+    "stamp": "bdcore.reverse",
+    "frozen": "bdcore.reverse",
+    "reverse_engineer": "bdcore.reverse",
+    "worst_case_trigger": "bdcore.reverse",
+    "median": "bdcore.reverse",
+    "anomaly_index": "bdcore.reverse",
+    "flag_outliers": "bdcore.reverse",
+    # frequency transforms
+    "dct2": "bdcore.frequency",
+    "idct2": "bdcore.frequency",
+    "block_dct2": "bdcore.frequency",
+    "block_idct2": "bdcore.frequency",
+    "rgb_to_yuv": "bdcore.frequency",
+    "yuv_to_rgb": "bdcore.frequency",
+    "spectral_trigger": "bdcore.frequency",
+    # image helpers
+    "load_image": "bdcore.images",
+    "load_image_dir": "bdcore.images",
+    "random_pattern": "bdcore.images",
+    "resize_uint8": "bdcore.images",
+    "quantize": "bdcore.images",
+    "mix_int": "bdcore.sampling",
+    "sample_uniforms": "bdcore.sampling",
+    "psnr": "bdcore.stealth",
+    "ssim": "bdcore.stealth",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bdcore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from bdcore.attack import Attack, AttackContext, CoverSampleAttack
+    from bdcore.augment import augment
+    from bdcore.config import MethodConfig, TrainRecipe
+    from bdcore.data import ImageDataset, stratified_split
+    from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune
+    from bdcore.errors import BdbError
+    from bdcore.frequency import block_dct2, block_idct2, dct2, idct2, rgb_to_yuv, spectral_trigger, yuv_to_rgb
+    from bdcore.hookspecs import hookimpl
+    from bdcore.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
+    from bdcore.models import SmallCNN
+    from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, classifier,
+                                collect_features, conv_bn_pairs, convs, get_module, last_conv, named_layers,
+                                penultimate, zero_bn_scale, zero_channels)
+    from bdcore.poison import TrainSet
+    from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
+    from bdcore.sampling import mix_int, sample_uniforms
+    from bdcore.spec import AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
+    from bdcore.stealth import psnr, ssim
+    from bdcore.trainer import StepInfo, TrainHook, lr_at, predict, train
