@@ -36,6 +36,11 @@ class AttackContext:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     hflip: bool = True
+    poison_pool: str = "all"
+    """Dirty-label poison is drawn from 'all' training samples (the reference; a target-class sample
+    drawn keeps its label but carries the trigger) or only from 'non-target' ones."""
+    quantize: str = "truncate"
+    """How poisoned images are cast to uint8 levels (bdcore.images.quantize): the reference truncates."""
 
 
 class Attack:
@@ -43,6 +48,12 @@ class Attack:
 
     clean_label: bool = False
     """True: poison only target-class samples and keep their labels."""
+
+    training_controlled: bool = False
+    """True: the poison is made inside the trainer's step by `train_hook` (the victim trains on clean
+    data). After training the harness still materialises a poisoned training set with the final
+    trigger (`poison_indices`, `poison_x`, `poison_y`), so data-side defenses and detection metrics
+    see poison, as in the reference."""
 
     def __init__(self, config: Any, ctx: AttackContext) -> None:
         self.config = config
@@ -60,17 +71,24 @@ class Attack:
     def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Sorted indices of the training samples to poison.
 
-        Dirty-label: drawn from samples whose label the mapping changes; clean-label: from the
-        target class only (capped at its size).
+        Dirty-label: drawn from every sample (ctx.poison_pool 'all', the reference) or from samples
+        whose label the mapping changes ('non-target'); clean-label: from the target class only
+        (capped at its size).
         """
         y = y_train.cpu()
         if self.clean_label:
             pool = torch.nonzero(y == self.ctx.target).flatten()
         else:
-            pool = torch.nonzero(self.target_label(y) != y).flatten()
+            pool = self.dirty_pool(y)
         k = min(self.poison_count(len(y)), len(pool))
         pick = pool[torch.randperm(len(pool), generator=gen)[:k]]
         return pick.sort().values
+
+    def dirty_pool(self, y: torch.Tensor) -> torch.Tensor:
+        """Indices dirty-label poison is drawn from, by ctx.poison_pool."""
+        if self.ctx.poison_pool == "non-target":
+            return torch.nonzero(self.target_label(y) != y).flatten()
+        return torch.arange(len(y))
 
     # labels and images ----------------------------------------------------------------------
     def target_label(self, y: torch.Tensor) -> torch.Tensor:
@@ -125,8 +143,7 @@ class NoAttack(Attack):
 class CoverSampleAttack(Attack):
     """An attack with conservatism ("cover") samples: they carry the trigger but keep their label.
 
-    Payload samples (pratio of the training set, from samples whose label the mapping changes) get
-    the target label; cover samples (cover_ratio, disjoint, from the whole set) keep theirs. The
+    Payload samples (pratio of the training set, from the dirty-label pool) get the target label; cover samples (cover_ratio, disjoint, from the whole set) keep theirs. The
     config needs a `cover_ratio: float | None` field (None: equal to pratio). Both count as poisoned.
     """
 
@@ -151,7 +168,7 @@ class CoverSampleAttack(Attack):
     def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         y = y_train.cpu()
         n = len(y)
-        pool = torch.nonzero(self.target_label(y) != y).flatten()
+        pool = self.dirty_pool(y)
         payload = pool[torch.randperm(len(pool), generator=gen)[: min(self.payload_count(n), len(pool))]]
         rest = torch.ones(n, dtype=torch.bool)
         rest[payload] = False

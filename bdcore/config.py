@@ -75,7 +75,7 @@ class TrainRecipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(10, ge=1, description="training epochs")
+    epochs: int = Field(100, ge=1, description="training epochs")
     batch_size: int = Field(128, ge=1, description="mini-batch size")
     lr: float = Field(0.01, gt=0, description="peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -104,6 +104,12 @@ class AttackRunConfig(BaseModel):
     """Everything that determines an attack run; its hash is the run id."""
 
     model_config = ConfigDict(extra="forbid")
+
+    preset: str = Field("reference", description="the recipe preset the run started from (bdcore.presets)")
+    quantize: Literal["truncate", "round", "none"] = Field(
+        "truncate", description="cast of poisoned images to uint8 levels: truncate (the reference), round, none")
+    poison_pool: Literal["all", "non-target"] = Field(
+        "all", description="dirty-label poison drawn from all samples (the reference) or non-target ones only")
 
     attack: str
     attack_config: dict[str, Any] = Field(default_factory=dict)
@@ -134,6 +140,7 @@ class DefenseRunConfig(BaseModel):
     defense: str
     defense_config: dict[str, Any] = Field(default_factory=dict)
     attack_run: str
+    preset: str = Field("reference", description="the recipe preset the defense's settings started from")
     reserve_ratio: float = Field(0.05, gt=0, lt=1, description="clean reserve share of the training set")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="share of the reserve kept for validation")
     seed: int = 0

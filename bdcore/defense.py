@@ -25,6 +25,7 @@ class DefenseContext:
     seed: int
     device: torch.device
     artifacts: ArtifactCache
+    """This defense's own artifact cache (never shared with attacks or other defenses)."""
 
 
 @dataclass
@@ -32,10 +33,14 @@ class DefenseInputs:
     """What the harness grants a defense (CATALOG.md threat model) and nothing else.
 
     model: a copy of the backdoored model, eval mode, on ctx.device.
-    reserve: clean reserve (5% of the training set) minus the validation split, as a TrainSet.
-    val: the validation split carved from the reserve, for any model selection.
-    train: the poisoned training set (labels as poisoned) for pre-, in-training and
-        detect-data defenses and defenses that declare `needs_train_set`; None otherwise.
+    reserve: the whole clean reserve (5% of the training set), for defenses that select nothing
+        (as in the reference).
+    val: the validation split carved from the reserve (20% of it), for any model selection.
+    reserve_fit: the reserve minus the validation split: what a defense that selects on `val`
+        trains on.
+    train: the poisoned training set (images and labels as poisoned, nothing else) for pre-,
+        in-training and detect-data defenses and defenses that declare `needs_train_set`; None
+        otherwise.
     recipe: the victim's training recipe (for retraining or in-training defenses).
     new_model: builds a freshly initialised model of the victim's architecture.
     """
@@ -46,6 +51,7 @@ class DefenseInputs:
     train: TrainSet | None
     recipe: TrainRecipe
     new_model: Callable[[], nn.Module]
+    reserve_fit: TrainSet | None = None
 
 
 @dataclass

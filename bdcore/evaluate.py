@@ -15,16 +15,16 @@ def backdoor_test_set(data: ImageDataset, attack: Attack, batch_size: int = 512)
     """Triggered test images (float [0, 1]), their true labels and their attack-target labels.
 
     All-to-one: every test sample whose true label is not the target; all-to-all: every sample.
+    The triggered images are cast to uint8 levels as the reference stores them (attack.ctx.quantize).
     """
+    from bdcore.poison import poison_images
+
     y = data.y_test
-    keep = attack.target_label(y) != y
-    idx = torch.nonzero(keep).flatten()
-    xs = []
-    for s in range(0, len(idx), batch_size):
-        b = idx[s:s + batch_size]
-        x = data.x_test[b].float().div_(255.0).to(attack.ctx.device)
-        xs.append(attack.test_trigger(x, b.to(attack.ctx.device)).clamp(0, 1).cpu())
-    x_bd = torch.cat(xs) if xs else data.x_test[:0].float()
+    idx = torch.nonzero(attack.target_label(y) != y).flatten()
+    q = attack.ctx.quantize
+    x_bd = poison_images(data.x_test[idx], idx, attack, quantize=q, train=False, batch_size=batch_size)
+    if x_bd.dtype == torch.uint8:
+        x_bd = x_bd.float().div_(255.0)
     return x_bd, y[idx], attack.target_label(y[idx])
 
 

@@ -12,13 +12,27 @@ transform of an image block B is `C_h @ B @ C_w.T` (the same convention as OpenC
 and SciPy's `dctn(norm="ortho")`). Being linear and orthonormal, adding `m` to one coefficient
 adds `m` times that basis image to the pixels, on whatever intensity scale the pixels use.
 
-YUV conventions: analogue YUV of ITU-R BT.601 (the colour space FTrojan and CTRL use):
+Colour spaces: the spectral trigger works in one of two BT.601 spaces, as the reference does.
+
+"yuv" (CTRL; kornia's conversion in the reference), analogue YUV on float pixels:
 
     Y =  0.299 R + 0.587 G + 0.114 B
     U = -0.14713 R - 0.28886 G + 0.436 B
     V =  0.615 R - 0.51499 G - 0.10001 B
 
 and the exact matrix inverse back to RGB. Y lies in [0, 1] for RGB in [0, 1]; U and V are signed.
+
+"ycrcb" (FTrojan; OpenCV's cvtColor on uint8 in the reference), digital YCrCb with OpenCV's 14-bit
+fixed-point coefficients and rounding, offset 128 on Cr and Cb, saturated to uint8:
+
+    Y  = (4899 R + 9617 G + 1868 B + 2^13) >> 14
+    Cr = ((R - Y) * 11682 + 128 * 2^14 + 2^13) >> 14
+    Cb = ((B - Y) *  9241 + 128 * 2^14 + 2^13) >> 14
+
+and its inverse R = Y + ((Cr-128) 22987 + 2^13) >> 14, G = Y + ((Cb-128)(-5636) + (Cr-128)(-11698)
++ 2^13) >> 14, B = Y + ((Cb-128) 29049 + 2^13) >> 14, saturated. The float DCT-domain result is
+truncated to uint8 before the inverse, as numpy's astype(uint8) does in the reference (values out
+of range are clipped, where the reference lets them wrap around: a documented reference bug).
 """
 
 from __future__ import annotations
@@ -172,34 +186,79 @@ def yuv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return _mix(x, inv)
 
 
+_SHIFT = 14
+_HALF = 1 << (_SHIFT - 1)
+_R2Y, _G2Y, _B2Y, _YCRI, _YCBI = 4899, 9617, 1868, 11682, 9241
+_CR2RI, _CR2GI, _CB2GI, _CB2BI = 22987, -11698, -5636, 29049
+
+
+def _descale(v: torch.Tensor) -> torch.Tensor:
+    return (v + _HALF) >> _SHIFT  # arithmetic shift: floor division, as OpenCV's CV_DESCALE
+
+
+def rgb_to_ycrcb_u8(x: torch.Tensor) -> torch.Tensor:
+    """uint8-valued RGB (..., 3, H, W), any integer dtype -> YCrCb levels (int32), OpenCV's fixed point."""
+    r, g, b = (x[..., i, :, :].to(torch.int32) for i in range(3))
+    y = _descale(r * _R2Y + g * _G2Y + b * _B2Y)
+    cr = _descale((r - y) * _YCRI + (128 << _SHIFT))
+    cb = _descale((b - y) * _YCBI + (128 << _SHIFT))
+    return torch.stack([y, cr, cb], dim=-3).clamp_(0, 255)
+
+
+def ycrcb_to_rgb_u8(x: torch.Tensor) -> torch.Tensor:
+    """YCrCb levels (..., 3, H, W) -> RGB levels (int32), OpenCV's fixed-point inverse, saturated."""
+    y, cr, cb = (x[..., i, :, :].to(torch.int32) for i in range(3))
+    cr, cb = cr - 128, cb - 128
+    r = y + _descale(cr * _CR2RI)
+    g = y + _descale(cb * _CB2GI + cr * _CR2GI)
+    b = y + _descale(cb * _CB2BI)
+    return torch.stack([r, g, b], dim=-3).clamp_(0, 255)
+
+
 __all__ = [
     "RGB_TO_YUV", "dct_matrix", "dct2", "idct2", "block_dct2", "block_idct2", "fit_window", "scale_position",
-    "add_block_dct", "rgb_to_yuv", "yuv_to_rgb",
+    "add_block_dct", "rgb_to_yuv", "yuv_to_rgb", "rgb_to_ycrcb_u8", "ycrcb_to_rgb_u8", "spectral_trigger",
 ]
 
+COLOR_SPACES = ("yuv", "ycrcb")
 
-def yuv_dct_trigger(
+
+def spectral_trigger(
     x: torch.Tensor,
     magnitude: float,
     positions: Sequence[tuple[int, int]],
     window: int,
     channels: Sequence[int] = (1, 2),
+    color_space: str = "yuv",
 ) -> torch.Tensor:
     """A spectral trigger (FTrojan, CTRL) on images (B, C, H, W) in [0, 1], C = 3 (RGB) or 1.
 
-    RGB: convert to YUV; in each chosen channel (default U and V) add `magnitude` at the given DCT
-    positions of every window x window block; invert; back to RGB; clip to [0, 1]. One channel:
-    the same on the image itself (its luminance). `magnitude` is on the papers' 0-255 pixel scale
-    (divided by 255 here: the DCT is linear).
+    RGB: convert to the colour space; in each chosen channel (default 1 and 2: U and V, or Cr and
+    Cb) add `magnitude` at the given DCT positions of every window x window block; invert; back to
+    RGB; clip to [0, 1]. One channel: the same on the image itself (its luminance). `magnitude` is
+    on the papers' 0-255 pixel scale.
+
+    color_space "yuv": float arithmetic throughout (CTRL). "ycrcb": the reference's uint8 pipeline
+    (FTrojan): the image's uint8 levels go through OpenCV's YCrCb, the DCT-domain result is
+    truncated to uint8, and OpenCV's inverse gives uint8 RGB (see the module docstring).
     """
-    m = magnitude / 255.0
-    if x.shape[-3] == 3:
+    if color_space not in COLOR_SPACES:
+        raise ValueError(f"unknown colour space {color_space!r}; use one of {', '.join(COLOR_SPACES)}")
+    c = x.shape[-3]
+    if c not in (1, 3):
+        raise ValueError(f"spectral trigger: images need 1 or 3 channels, got {c}")
+    ch = list(channels) if c == 3 else [0]
+    if color_space == "yuv":
+        m = magnitude / 255.0
+        if c == 1:
+            return add_block_dct(x, positions, m, window).clamp(0.0, 1.0)
         yuv = rgb_to_yuv(x)
-        ch = list(channels)
         yuv[:, ch] = add_block_dct(yuv[:, ch], positions, m, window)
-        out = yuv_to_rgb(yuv)
-    elif x.shape[-3] == 1:
-        out = add_block_dct(x, positions, m, window)
-    else:
-        raise ValueError(f"spectral trigger: images need 1 or 3 channels, got {x.shape[-3]}")
-    return out.clamp(0.0, 1.0)
+        return yuv_to_rgb(yuv).clamp(0.0, 1.0)
+    levels = torch.round(x.clamp(0, 1) * 255.0).to(torch.int32)
+    planes = rgb_to_ycrcb_u8(levels) if c == 3 else levels
+    work = planes.to(torch.float64)
+    work[:, ch] = add_block_dct(work[:, ch], positions, float(magnitude), window)
+    planes = torch.floor(work.clamp(0.0, 255.0)).to(torch.int32)  # astype(uint8): truncation
+    out = ycrcb_to_rgb_u8(planes) if c == 3 else planes
+    return out.to(x.dtype) / 255.0

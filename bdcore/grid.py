@@ -9,10 +9,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bdcore.config import AttackRunConfig, DefenseRunConfig, TrainRecipe, format_validation_error
 from bdcore.errors import BdbError
+from bdcore.presets import PRESETS, victim_recipe
 
 
 class MethodEntry(BaseModel):
@@ -45,8 +48,28 @@ class Grid(BaseModel):
     all_to_all: bool = False
     attacks: list[MethodEntry]
     defenses: list[MethodEntry] = Field(default_factory=list)
-    train: TrainRecipe = Field(default_factory=TrainRecipe)
+    preset: str = Field("reference", description="recipe preset (bdcore.presets): reference or quick")
+    quantize: Literal["truncate", "round", "none"] = "truncate"
+    poison_pool: Literal["all", "non-target"] = "all"
+    train: dict[str, Any] = Field(default_factory=dict, description="victim recipe fields over the preset's")
     reserve_ratio: float = Field(0.05, gt=0, lt=1)
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; use one of {', '.join(PRESETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _recipes(self) -> "Grid":
+        for ds in self.datasets:
+            self.recipe(ds)  # every dataset's recipe validates
+        return self
+
+    def recipe(self, dataset: str) -> TrainRecipe:
+        """The victim recipe for a dataset: the preset's, with the grid's [train] fields over it."""
+        return TrainRecipe.model_validate({**victim_recipe(self.preset, dataset), **self.train})
 
     @field_validator("attacks", "defenses", mode="before")
     @classmethod
@@ -71,14 +94,15 @@ class Grid(BaseModel):
                         for seed in self.seeds:
                             runs.append(AttackRunConfig(
                                 attack=a.name, attack_config=a.set, dataset=ds, model=model, pratio=pr,
-                                target=self.target, all_to_all=self.all_to_all, seed=seed, train=self.train,
+                                target=self.target, all_to_all=self.all_to_all, seed=seed, preset=self.preset,
+                                quantize=self.quantize, poison_pool=self.poison_pool, train=self.recipe(ds),
                             ))
         return runs
 
     def defense_runs(self, attack_run_id: str, seed: int) -> list[DefenseRunConfig]:
         return [
             DefenseRunConfig(defense=d.name, defense_config=d.set, attack_run=attack_run_id,
-                             reserve_ratio=self.reserve_ratio, seed=seed)
+                             reserve_ratio=self.reserve_ratio, seed=seed, preset=self.preset)
             for d in self.defenses if d.name != "none"
         ]
 

@@ -7,12 +7,14 @@ what the threat model grants them.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import platform
 import random
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,8 @@ from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
 from bdcore.metrics import der, detection, rir
 from bdcore.models import with_normalization
-from bdcore.poison import TrainSet
+from bdcore.poison import TrainSet, poison_train_set
+from bdcore.presets import check_preset, method_settings
 from bdcore.registry import Registry, registry
 from bdcore.stealth import stealth
 from bdcore.store import Run, RunStore
@@ -78,15 +81,22 @@ def load_dataset(name: str, root: str | None = None, reg: Registry | None = None
 
 def build_model(name: str, data: ImageDataset, reg: Registry | None = None) -> nn.Module:
     """A registered model for the dataset's shape and classes, taking [0, 1] images."""
+    return new_model(name, data.num_classes, data.shape, data.mean, data.std, reg=reg)
+
+
+def new_model(name: str, num_classes: int, shape: tuple[int, int, int], mean: tuple[float, ...],
+              std: tuple[float, ...], device: torch.device | None = None, reg: Registry | None = None) -> nn.Module:
+    """A freshly initialised registered model for images of `shape` in [0, 1] (normalised inside)."""
     reg = reg or registry()
     spec = reg.get("model", name)
     factory = spec.load()
-    c, h, _ = data.shape
+    c, h, _ = shape
     if spec.name.endswith(":"):
-        net = factory(name[len(spec.name):], data.num_classes, c, h)
+        net = factory(name[len(spec.name):], num_classes, c, h)
     else:
-        net = factory(num_classes=data.num_classes, in_channels=c, image_size=h)
-    return with_normalization(net, data.mean, data.std)
+        net = factory(num_classes=num_classes, in_channels=c, image_size=h)
+    net = with_normalization(net, mean, std)
+    return net.to(device) if device is not None else net
 
 
 def versions(reg: Registry, packages: list[str]) -> dict[str, Any]:
@@ -102,15 +112,19 @@ def versions(reg: Registry, packages: list[str]) -> dict[str, Any]:
     }
 
 
-def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any]) -> tuple[Any, Any]:
+def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any],
+                    preset: str | None = None) -> tuple[Any, Any]:
+    """A method's spec and validated config: its preset settings (if any) under the given values."""
     spec = reg.get(kind, name)
-    cfg = build_config(spec.config_model(), values, f"{kind} {name} settings")
+    merged = {**method_settings(spec, preset), **values} if preset else dict(values)
+    cfg = build_config(spec.config_model(), merged, f"{kind} {name} settings")
     return spec, cfg
 
 
 def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None) -> AttackRunConfig:
     """The fully resolved config (every default filled in): the thing that is hashed and saved."""
     reg = reg or registry()
+    check_preset(cfg.preset)
     _, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
     reg.get("dataset", cfg.dataset)
     reg.get("model", cfg.model)
@@ -127,7 +141,8 @@ def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, devic
     ctx = AttackContext(
         num_classes=data.num_classes, shape=data.shape, target=cfg.target, pratio=cfg.pratio,
         all_to_all=cfg.all_to_all, seed=derive_seed(cfg.seed, "attack"), device=device, dataset=data.name,
-        model=cfg.model, artifacts=ArtifactCache(store.artifacts_dir), mean=data.mean, std=data.std, hflip=data.hflip,
+        model=cfg.model, artifacts=ArtifactCache(store.artifacts_dir / "attack"), mean=data.mean, std=data.std,
+        hflip=data.hflip, poison_pool=cfg.poison_pool, quantize=cfg.quantize,
     )
     attack = spec.load()(acfg, ctx)
     if not isinstance(attack, Attack):
@@ -159,14 +174,19 @@ def run_attack(
     attack = make_attack(cfg, data, store, dev, reg)
     attack.prepare(data)
     pidx = attack.poison_indices(data.y_train, torch.Generator().manual_seed(derive_seed(cfg.seed, "poison")))
-    trainset = TrainSet(data.x_train, data.y_train, hflip=data.hflip, attack=attack, poison_idx=pidx, device=dev)
+    if attack.training_controlled:  # the hook poisons inside the step; the victim's data is clean
+        trainset = TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=dev)
+    else:
+        trainset = poisoned_set(attack, data, pidx, cfg, dev)
     torch.manual_seed(derive_seed(cfg.seed, "init"))
     model = build_model(cfg.model, data, reg)
     hook = attack.train_hook()
     stats = train(model, trainset, cfg.train, seed=derive_seed(cfg.seed, "train"),
                   hooks=[hook] if hook else [], progress=progress)
+    if attack.training_controlled:  # the poisoned training set, with the final trigger, as the reference
+        trainset = poisoned_set(attack, data, pidx, cfg, dev)
     metrics = evaluate(model, data, attack, dev)
-    metrics.update(trigger_stealth(attack, data, pidx, dev))
+    metrics.update(trigger_stealth(data, trainset, pidx))
     metrics.update({
         "poisoned": int(len(pidx)),
         "train_seconds": round(stats.seconds, 3),
@@ -177,6 +197,7 @@ def run_attack(
     meta = {
         "versions": versions(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package]),
         "device": str(dev),
+        "threads": torch.get_num_threads(),
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("attack", "poison", "init", "train")},
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -194,24 +215,23 @@ def run_attack(
     return store.load(run_id)
 
 
-@torch.no_grad()
-def trigger_stealth(attack: Attack, data: ImageDataset, pidx: torch.Tensor, device: torch.device,
-                    limit: int = 512) -> dict[str, float | None]:
-    """PSNR/SSIM between clean and poisoned training images (up to `limit` poisoned samples).
+def poisoned_set(attack: Attack, data: ImageDataset, pidx: torch.Tensor, cfg: AttackRunConfig,
+                 device: torch.device) -> TrainSet:
+    """The run's poisoned training set (images and labels only), as the reference stores it."""
+    return poison_train_set(data.x_train, data.y_train, attack, pidx, quantize=cfg.quantize,
+                            hflip=data.hflip, device=device)
 
-    Attacks that poison inside the training step (no poison indices) are measured with their
-    test-time trigger on non-target training images.
-    """
-    if len(pidx):
-        idx = pidx[:limit]
-        x = data.x_train[idx].float().div(255).to(device)
-        xp = attack.poison_x(x.clone(), idx.to(device))
-    else:
-        y = data.y_train
-        idx = torch.nonzero(attack.target_label(y) != y).flatten()[:limit]
-        x = data.x_train[idx].float().div(255).to(device)
-        xp = attack.test_trigger(x.clone(), idx.to(device))
-    return stealth(x, xp.clamp(0, 1))
+
+@torch.no_grad()
+def trigger_stealth(data: ImageDataset, poisoned: TrainSet, pidx: torch.Tensor,
+                    limit: int = 512) -> dict[str, float | None]:
+    """PSNR/SSIM between clean and poisoned training images (up to `limit` poisoned samples)."""
+    idx = pidx[:limit]
+    if not len(idx):
+        return stealth(data.x_train[:0].float(), data.x_train[:0].float())
+    x = data.x_train[idx].float().div(255)
+    xp, _ = poisoned.batch(idx)
+    return stealth(x, xp.cpu())
 
 
 def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_root: str | None = None,
@@ -242,13 +262,65 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
 
 
 def split_reserve(n_train: int, ratio: float, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clean reserve indices (minus validation) and validation indices, drawn with a seed."""
+    """The clean reserve's indices (all of it) and the validation split's (a part of it), by seed."""
     gen = torch.Generator().manual_seed(derive_seed(seed, "reserve"))
     perm = torch.randperm(n_train, generator=gen)
     k = max(2, int(round(ratio * n_train)))
     n_val = max(1, int(round(val_fraction * k)))
     reserve = perm[:k]
-    return reserve[n_val:].sort().values, reserve[:n_val].sort().values
+    return reserve.sort().values, reserve[:n_val].sort().values
+
+
+@dataclass
+class DefenseSetup:
+    """Everything the harness prepares for one defense run; only `inputs` and the defense's own
+    context reach the plugin."""
+
+    arun: Run
+    acfg: AttackRunConfig
+    data: ImageDataset
+    attack: Attack
+    model: nn.Module
+    pidx: torch.Tensor
+    reserve_idx: torch.Tensor
+    val_idx: torch.Tensor
+    train: TrainSet
+    defense: Defense
+    inputs: DefenseInputs
+
+
+def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, dev: torch.device,
+                  data_root: str | None = None, reg: Registry | None = None) -> DefenseSetup:
+    """Load the attack run and build the defense with its threat-model inputs (sealed: images and
+    labels only; its own artifact namespace)."""
+    reg = reg or registry()
+    arun, acfg, data, attack, model, pidx = load_attack_run(cfg.attack_run, store, dev, data_root, reg)
+    seed_all(cfg.seed)
+    reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed)
+    fit_idx = reserve_idx[~torch.isin(reserve_idx, val_idx)]
+
+    def clean(idx: torch.Tensor) -> TrainSet:
+        return TrainSet(data.x_train[idx], data.y_train[idx], hflip=data.hflip, device=dev)
+
+    full_train = poisoned_set(attack, data, pidx, acfg, dev)
+    cls = spec.load()
+    grants_train = spec.stage in ("pre", "in", "detect-data") or getattr(cls, "needs_train_set", False)
+
+    ctx = DefenseContext(
+        num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
+        seed=derive_seed(cfg.seed, "defense"), device=dev,
+        artifacts=ArtifactCache(store.artifacts_dir / "defense" / spec.name),
+    )
+    defense = cls(dcfg, ctx)
+    if not isinstance(defense, Defense):
+        raise BdbError(f"defense {cfg.defense!r} from {spec.package} is not a bdcore.defense.Defense")
+    inputs = DefenseInputs(
+        model=copy.deepcopy(model), reserve=clean(reserve_idx), val=clean(val_idx), reserve_fit=clean(fit_idx),
+        train=full_train if grants_train else None, recipe=acfg.train,
+        # only what builds the architecture: no run config (it names the target), no dataset (test set)
+        new_model=functools.partial(new_model, acfg.model, data.num_classes, data.shape, data.mean, data.std, dev),
+    )
+    return DefenseSetup(arun, acfg, data, attack, model, pidx, reserve_idx, val_idx, full_train, defense, inputs)
 
 
 def run_defense(
@@ -264,37 +336,18 @@ def run_defense(
     """Apply a defense to a finished attack run and score it (or reuse the finished run)."""
     reg = reg or registry()
     store = store or RunStore()
-    spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config)
+    spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config, check_preset(cfg.preset))
     cfg = cfg.model_copy(update={"defense_config": dcfg.model_dump(mode="json"),
                                  "attack_run": store.resolve(cfg.attack_run)})
     run_id = cfg.run_id()
     if not force and store.is_complete(run_id):
         return store.load(run_id)
     dev = pick_device(device)
-    arun, acfg, data, attack, model, pidx = load_attack_run(cfg.attack_run, store, dev, data_root, reg)
     t0 = time.perf_counter()
-    seed_all(cfg.seed)
-    reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed)
-    reserve = TrainSet(data.x_train[reserve_idx], data.y_train[reserve_idx], hflip=data.hflip, device=dev)
-    val = TrainSet(data.x_train[val_idx], data.y_train[val_idx], hflip=data.hflip, device=dev)
-    full_train = TrainSet(data.x_train, data.y_train, hflip=data.hflip, attack=attack, poison_idx=pidx, device=dev)
-    cls = spec.load()
-    grants_train = spec.stage in ("pre", "in", "detect-data") or getattr(cls, "needs_train_set", False)
-
-    def new_model() -> nn.Module:
-        return build_model(acfg.model, data, reg).to(dev)
-
-    ctx = DefenseContext(
-        num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
-        seed=derive_seed(cfg.seed, "defense"), device=dev, artifacts=ArtifactCache(store.artifacts_dir),
-    )
-    defense = cls(dcfg, ctx)
-    if not isinstance(defense, Defense):
-        raise BdbError(f"defense {cfg.defense!r} from {spec.package} is not a bdcore.defense.Defense")
-    inputs = DefenseInputs(
-        model=copy.deepcopy(model), reserve=reserve, val=val, train=full_train if grants_train else None,
-        recipe=acfg.train, new_model=new_model,
-    )
+    setup = defense_setup(cfg, spec, dcfg, store, dev, data_root, reg)
+    arun, acfg, data, attack, model, pidx = setup.arun, setup.acfg, setup.data, setup.attack, setup.model, setup.pidx
+    full_train, defense, inputs = setup.train, setup.defense, setup.inputs
+    reserve_idx, val_idx = setup.reserve_idx, setup.val_idx
     torch.manual_seed(derive_seed(cfg.seed, "defense-run"))
     out = defense.run(inputs)
     if not isinstance(out, DefenseOutput):
@@ -310,7 +363,8 @@ def run_defense(
     })
     meta = {
         "versions": versions(reg, [spec.package, reg.get("attack", acfg.attack).package]),
-        "device": str(dev), "stage": spec.stage, "attack_config": acfg.model_dump(mode="json"),
+        "device": str(dev), "threads": torch.get_num_threads(), "stage": spec.stage,
+        "attack_config": acfg.model_dump(mode="json"),
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("reserve", "defense", "defense-run")},
         "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

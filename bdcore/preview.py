@@ -10,13 +10,15 @@ import torch.nn.functional as F
 from bdcore.attack import Attack
 from bdcore.data import ImageDataset
 from bdcore.errors import BdbError
+from bdcore.images import quantize
 
 
 @torch.no_grad()
 def preview_grid(attack: Attack, data: ImageDataset, n: int = 8, train: bool = False, min_side: int = 64) -> torch.Tensor:
     """A (3, H', W') image: row 1 clean, row 2 poisoned, row 3 |difference| scaled to full range.
 
-    Uses n test images, spread over the split, whose label the attack changes (train=False: test-time trigger)
+    Poisoned images are cast to uint8 levels the way the run does (attack.ctx.quantize). Uses n
+    test images, spread over the split, whose label the attack changes (train=False: test-time trigger)
     or n of the training set's non-target images with the training-time poison.
     """
     y = data.y_train if train else data.y_test
@@ -28,6 +30,7 @@ def preview_grid(attack: Attack, data: ImageDataset, n: int = 8, train: bool = F
     dev = attack.ctx.device
     x = x_all[idx].float().div(255).to(dev)
     xp = (attack.poison_x(x.clone(), idx.to(dev)) if train else attack.test_trigger(x.clone(), idx.to(dev))).clamp(0, 1)
+    xp = quantize(xp, attack.ctx.quantize)  # the uint8 levels a run trains and tests on
     diff = (xp - x).abs()
     peak = diff.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1, 1)
     diff = diff / peak

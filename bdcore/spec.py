@@ -73,6 +73,9 @@ class MethodSpec(_Spec):
     """Import path or class of the method's pydantic config (a light module: no torch)."""
     test_settings: dict[str, Any] = field(default_factory=dict)
     """Settings that make the conformance kit's tiny runs fast (e.g. fewer optimisation steps)."""
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Settings per recipe preset (bdcore.presets), e.g. {"quick": {"epochs": 20}}; the config's
+    defaults are the reference (the paper column), so `reference` needs no entry."""
 
     def check(self) -> None:
         super().check()

@@ -173,9 +173,14 @@ def info_cmd(
                            "summary": spec.summary, "kind": spec.category}
     model = None
     if kind in ("attack", "defense"):
+        from bdcore.presets import PRESETS, describe
+
         doc["paper"] = spec.paper
         model = spec.config_model()
         doc["settings"] = schema_rows(model)
+        doc["presets"] = {p: dict((spec.presets or {}).get(p, {})) for p in PRESETS}
+        if kind == "attack":
+            doc["victim_recipes"] = describe()
     if as_json:
         if model is not None:
             doc["schema"] = model.model_json_schema()
@@ -191,6 +196,14 @@ def info_cmd(
         for r in doc["settings"]:
             t.add_row(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"])
         out.print(t)
+        for p, changes in doc["presets"].items():
+            text = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) or "the defaults above"
+            out.print(f"preset {p}: {text}", markup=False)
+        if kind == "attack":
+            for p, recipes in doc["victim_recipes"].items():
+                r = recipes["*"]
+                out.print(f"victim recipe, preset {p}: {r['epochs']} epochs, {r['optimizer']} lr {r['lr']}, "
+                          f"batch {r['batch_size']}, {r['schedule']}", markup=False)
 
 
 # running --------------------------------------------------------------------------------------
@@ -236,9 +249,12 @@ def attack_cmd(
     pratio: float = typer.Option(0.1, help="poisoning ratio of the whole training set, in (0, 1]"),
     target: int = typer.Option(0, help="target class"),
     all_to_all: bool = typer.Option(False, "--all-to-all", help="label mapping y -> (y+1) mod C"),
-    epochs: int = typer.Option(15, help="training epochs"),
-    lr: float = typer.Option(0.1, help="peak learning rate (SGD, cosine)"),
-    batch_size: int = typer.Option(128, help="mini-batch size"),
+    preset: str = typer.Option("reference", help="recipe preset: reference (the reference benchmark's) or quick"),
+    epochs: Optional[int] = typer.Option(None, help="training epochs [default: the preset's]"),
+    lr: Optional[float] = typer.Option(None, help="peak learning rate [default: the preset's]"),
+    batch_size: Optional[int] = typer.Option(None, help="mini-batch size [default: the preset's]"),
+    quantize: str = typer.Option("truncate", help="poisoned images to uint8 levels: truncate (reference), round, none"),
+    poison_pool: str = typer.Option("all", help="dirty-label poison from all samples (reference) or non-target"),
     seed: int = typer.Option(0, help="seed of everything random in the run"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="attack setting key=value (repeatable)"),
     train_set: Optional[list[str]] = typer.Option(None, "--train-set", help="training recipe key=value"),
@@ -252,12 +268,14 @@ def attack_cmd(
     from pydantic import ValidationError
 
     from bdcore.config import AttackRunConfig, TrainRecipe, format_validation_error, parse_set
+    from bdcore.presets import victim_recipe
 
-    recipe = {"epochs": epochs, "lr": lr, "batch_size": batch_size, **parse_set(train_set)}
+    given = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    recipe = {**victim_recipe(preset, dataset), **given, **parse_set(train_set)}
     try:
         cfg = AttackRunConfig(attack=name, attack_config=parse_set(set_), dataset=dataset, model=model,
-                              pratio=pratio, target=target, all_to_all=all_to_all, seed=seed,
-                              train=TrainRecipe.model_validate(recipe))
+                              pratio=pratio, target=target, all_to_all=all_to_all, seed=seed, preset=preset,
+                              quantize=quantize, poison_pool=poison_pool, train=TrainRecipe.model_validate(recipe))
     except ValidationError as exc:
         raise BdbError(format_validation_error(exc, "run settings")) from None
     store = _store(runs)
@@ -275,6 +293,7 @@ def defend_cmd(
     name: str = typer.Argument(..., help="defense id (see 'bdb list defenses')"),
     attack_run: str = typer.Option(..., "--attack-run", help="id (or unique prefix) of a finished attack run"),
     seed: int = typer.Option(0, help="seed of the reserve split and the defense"),
+    preset: str = typer.Option("reference", help="settings preset: reference (the method's paper defaults) or quick"),
     reserve_ratio: float = typer.Option(0.05, help="clean reserve share of the training set"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="defense setting key=value (repeatable)"),
     force: bool = typer.Option(False, "--force", help="rerun even if this exact run is stored"),
@@ -291,7 +310,7 @@ def defend_cmd(
 
     try:
         cfg = DefenseRunConfig(defense=name, defense_config=parse_set(set_), attack_run=attack_run,
-                               reserve_ratio=reserve_ratio, seed=seed)
+                               reserve_ratio=reserve_ratio, seed=seed, preset=preset)
     except ValidationError as exc:
         raise BdbError(format_validation_error(exc, "defense settings")) from None
     store = _store(runs)
@@ -348,8 +367,10 @@ def preview_cmd(
 
     y = data.y_test
     idx = torch.nonzero(attack.target_label(y) != y).flatten()[:256]
+    from bdcore.images import quantize
+
     x = data.x_test[idx].float().div(255).to(dev)
-    s = stealth(x, attack.test_trigger(x.clone(), idx.to(dev)).clamp(0, 1))
+    s = stealth(x, quantize(attack.test_trigger(x.clone(), idx.to(dev)), attack.ctx.quantize))
     psnr = "n/a" if s["psnr"] is None else f"{s['psnr']:.2f} dB"
     out.print(f"wrote {out_path}  ({cfg.attack} on {cfg.dataset}; test trigger PSNR {psnr}, SSIM {s['ssim']:.4f})",
               markup=False)

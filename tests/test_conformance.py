@@ -38,6 +38,11 @@ def test_defense_tiny_run_is_reproducible(name, bdb_store):
     kit.check_defense_runs(name, bdb_store)
 
 
+@pytest.mark.parametrize("name", DEFENSES)
+def test_defense_inputs_are_sealed(name, bdb_store):
+    kit.check_sealed_inputs(name, bdb_store)
+
+
 @pytest.mark.parametrize("kind,name", [("dataset", n) for n in kit.installed("dataset")]
                          + [("model", n) for n in kit.installed("model")])
 def test_datasets_and_models_register_lightly(kind, name):

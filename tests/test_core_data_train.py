@@ -1,4 +1,4 @@
-"""Datasets, augmentation, poisoning on the fly and the trainer."""
+"""Datasets, augmentation, the poisoned training set and the trainer."""
 
 import torch
 
@@ -42,8 +42,9 @@ def test_hflip_flips_about_half():
     assert 70 < flipped < 130 and torch.all((out[:, 0, 0, 0] == 0) | (out[:, 0, 0, 0] == 3))
 
 
-def test_trainset_poisons_only_chosen_indices():
+def test_poisoned_train_set_poisons_only_chosen_indices_and_holds_nothing_else():
     from bdcore.attack import Attack, AttackContext
+    from bdcore.poison import poison_train_set
 
     class AddHalf(Attack):
         def apply_trigger(self, x, *, train, idx=None):
@@ -52,13 +53,19 @@ def test_trainset_poisons_only_chosen_indices():
     ctx = AttackContext(3, (1, 2, 2), 2, 0.5, False, 0, torch.device("cpu"), "t", "m", None)
     x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     y = torch.tensor([0, 1, 2, 0])
-    ts = TrainSet(x, y, attack=AddHalf(None, ctx), poison_idx=torch.tensor([1, 3]))
+    ts = poison_train_set(x, y, AddHalf(None, ctx), torch.tensor([1, 3]))
     xb, yb = ts.batch(torch.tensor([0, 1, 2, 3]))
     assert torch.equal(yb, torch.tensor([0, 2, 2, 2]))
-    assert torch.equal(xb.flatten(1).mean(1), torch.tensor([0.0, 0.5, 0.0, 0.5]))
+    # 0.5 * 255 = 127.5 is stored as the uint8 level 127 (truncation, as the reference)
+    assert ts.x.dtype == torch.uint8 and ts.x[1].unique().tolist() == [127]
+    assert torch.equal(xb.flatten(1).mean(1), torch.tensor([0.0, 127 / 255, 0.0, 127 / 255]))
     sub = ts.subset(torch.tensor([False, True, True, True]))
     xs, ys = sub.batch(torch.arange(3))
-    assert torch.equal(ys, torch.tensor([2, 2, 2])) and torch.equal(xs.flatten(1).mean(1), torch.tensor([0.5, 0.0, 0.5]))
+    assert torch.equal(ys, torch.tensor([2, 2, 2])) and torch.equal(xs.flatten(1).mean(1), torch.tensor([127 / 255, 0.0, 127 / 255]))
+    # sealed: images and labels only
+    assert set(vars(ts)) == {"device", "x", "y", "hflip"}
+    unrounded = poison_train_set(x, y, AddHalf(None, ctx), torch.tensor([1, 3]), quantize="none")
+    assert unrounded.x.dtype == torch.float32 and float(unrounded.x[1].max()) == 0.5
 
 
 def test_trainer_learns_and_is_deterministic():
@@ -77,7 +84,8 @@ def test_trainer_learns_and_is_deterministic():
 
 def test_reserve_split_is_disjoint_and_seeded():
     r, v = split_reserve(4000, 0.05, 0.2, seed=0)
-    assert len(r) == 160 and len(v) == 40 and not set(r.tolist()) & set(v.tolist())
+    # the whole 5% reserve (the reference trains on all of it); the validation split is a part of it
+    assert len(r) == 200 and len(v) == 40 and set(v.tolist()) <= set(r.tolist())
     r2, v2 = split_reserve(4000, 0.05, 0.2, seed=0)
     assert torch.equal(r, r2) and torch.equal(v, v2)
     assert not torch.equal(split_reserve(4000, 0.05, 0.2, seed=1)[0], r)

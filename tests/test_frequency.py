@@ -125,3 +125,27 @@ def test_dtype_and_device_follow_the_input():
         xc = x.cuda()
         assert torch.allclose(add_block_dct(rgb_to_yuv(xc), [(15, 15)], 0.1, 32).cpu(),
                               add_block_dct(rgb_to_yuv(x), [(15, 15)], 0.1, 32), atol=1e-5)
+
+
+def test_opencv_ycrcb_of_a_pixel_by_hand_and_back():
+    from bdcore.frequency import rgb_to_ycrcb_u8, ycrcb_to_rgb_u8
+
+    # Y = (4899*200 + 9617*100 + 1868*50 + 8192) >> 14 = 124; Cr = ((200-124)*11682 + 128<<14 + 8192) >> 14
+    # = 182; Cb = ((50-124)*9241 + 128<<14 + 8192) >> 14 = 86 (floats: 124.2, 182.19, 86.26)
+    rgb = torch.tensor([200, 100, 50], dtype=torch.int32).view(1, 3, 1, 1)
+    ycc = rgb_to_ycrcb_u8(rgb)
+    assert ycc.flatten().tolist() == [124, 182, 86]
+    # back: R = 124 + (54*22987 + 8192) >> 14 = 200; G = 124 + (-42*-5636 + 54*-11698 + 8192) >> 14 = 100;
+    # B = 124 + (-42*29049 + 8192) >> 14 = 50
+    assert ycrcb_to_rgb_u8(ycc).flatten().tolist() == [200, 100, 50]
+    # saturation: pure red has Cr = (179*11682 + 2105344) >> 14 = 256 -> 255, Y = 76, Cb = 85;
+    # (255, 255, 0): G = 255 + (-128*-5636 + 127*-11698 + 8192) >> 14 = 255 - 47 = 208, B = 255 - 227 = 28
+    assert rgb_to_ycrcb_u8(torch.tensor([255, 0, 0]).view(1, 3, 1, 1)).flatten().tolist() == [76, 255, 85]
+    assert ycrcb_to_rgb_u8(torch.tensor([255, 255, 0]).view(1, 3, 1, 1)).flatten().tolist() == [255, 208, 28]
+
+
+def test_spectral_trigger_rejects_unknown_colour_space():
+    from bdcore.frequency import spectral_trigger
+
+    with pytest.raises(ValueError, match="colour space"):
+        spectral_trigger(torch.zeros(1, 3, 8, 8), 30, ((1, 1),), 8, color_space="hsv")

@@ -32,7 +32,7 @@ class _Stamp(CoverSampleAttack):
 
 
 def test_cover_samples_keep_labels_and_payload_gets_target():
-    ctx = AttackContext(10, (1, 4, 4), 0, 0.1, False, 0, torch.device("cpu"), "d", "m", None)
+    ctx = AttackContext(10, (1, 4, 4), 0, 0.1, False, 0, torch.device("cpu"), "d", "m", None, poison_pool="non-target")
     a = _Stamp(_Cfg(), ctx)
     y = torch.arange(100) % 10
     idx = a.poison_indices(y, torch.Generator().manual_seed(0))
@@ -42,3 +42,15 @@ def test_cover_samples_keep_labels_and_payload_gets_target():
     out = a.poison_y(y[idx], idx)
     is_cover = torch.isin(idx, a.cover_idx)
     assert torch.equal(out[is_cover], y[idx][is_cover]) and (out[~is_cover] == 0).all()
+
+
+def test_poison_pool_all_draws_target_class_samples_too():
+    # the reference draws dirty-label poison from all N samples; 'non-target' only from the others
+    y = torch.arange(1000) % 10
+    picks = {}
+    for pool in ("all", "non-target"):
+        ctx = AttackContext(10, (1, 4, 4), 0, 0.5, False, 0, torch.device("cpu"), "d", "m", None, poison_pool=pool)
+        a = _Stamp(_Cfg(), ctx)
+        idx = a.poison_indices(y, torch.Generator().manual_seed(0))
+        picks[pool] = idx[~torch.isin(idx, a.cover_idx)]  # the payload
+    assert (y[picks["all"]] == 0).any() and not (y[picks["non-target"]] == 0).any()

@@ -18,10 +18,12 @@ TINY_EPOCHS = 1
 
 
 def tiny_recipe(**overrides: Any):
-    """A training recipe for fast tests on the embedded data (SGD, lr 0.1, cosine)."""
+    """A training recipe for fast tests on the embedded data: the 'quick' preset (SGD, lr 0.1, cosine)
+    for TINY_EPOCHS epochs, with overrides."""
     from bdcore.config import TrainRecipe
+    from bdcore.presets import victim_recipe
 
-    base = {"epochs": TINY_EPOCHS, "lr": 0.1, "batch_size": 128}
+    base = {**victim_recipe("quick", "mnist5k"), "epochs": TINY_EPOCHS}
     base.update(overrides)
     return TrainRecipe(**base)
 
@@ -31,7 +33,7 @@ def attack_config(attack: str, *, dataset: str = "mnist5k", model: str = "small-
     """An AttackRunConfig with the test recipe."""
     from bdcore.config import AttackRunConfig
 
-    return AttackRunConfig(attack=attack, attack_config=settings or {}, dataset=dataset, model=model,
+    return AttackRunConfig(attack=attack, attack_config=settings or {}, dataset=dataset, model=model, preset="quick",
                            pratio=pratio, seed=seed, train=tiny_recipe(epochs=epochs, **train))
 
 
@@ -110,7 +112,7 @@ def tiny_defense_run(name: str, attack_run_id: str, store, *, seed: int = 0, for
     spec = spec_of("defense", name)
     merged = dict(spec.test_settings)
     merged.update(settings or {})
-    cfg = DefenseRunConfig(defense=name, defense_config=merged, attack_run=attack_run_id, seed=seed)
+    cfg = DefenseRunConfig(defense=name, defense_config=merged, attack_run=attack_run_id, seed=seed, preset="quick")
     return run_defense(cfg, store=store, force=force, device="cpu")
 
 
@@ -157,6 +159,85 @@ def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
     assert_same_snapshot(snap, _snapshot(store, again))
 
 
+_SECRET_WORDS = ("poison", "mask", "target", "attack", "trigger", "truth")
+
+
+def _reachable(root: Any, limit: int = 10_000) -> list[tuple[str, Any]]:
+    """(path, object) for everything reachable from root through attributes, dataclass fields,
+    dicts, lists and closures (modules' parameters and buffers are not walked: they are weights)."""
+    import dataclasses
+
+    import torch
+    from torch import nn
+
+    seen: set[int] = set()
+    out: list[tuple[str, Any]] = []
+    todo: list[tuple[str, Any]] = [("inputs", root)]
+    while todo and len(out) < limit:
+        path, obj = todo.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, int, float, bool, torch.Tensor, torch.device)):
+            if isinstance(obj, torch.Tensor):
+                out.append((path, obj))
+            continue
+        seen.add(id(obj))
+        out.append((path, obj))
+        if isinstance(obj, nn.Module):
+            children = [(f"{path}.{k}", v) for k, v in vars(obj).items() if not k.startswith("_")]
+            children += [(f"{path}.{n}", m) for n, m in obj.named_children()]
+            children += [(f"{path}._forward_hooks", h) for h in obj._forward_hooks.values()]
+            children += [(f"{path}._forward_pre_hooks", h) for h in obj._forward_pre_hooks.values()]
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            children = [(f"{path}.{f.name}", getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+        elif isinstance(obj, dict):
+            children = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
+        elif isinstance(obj, (list, tuple, set)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+        elif callable(obj) and getattr(obj, "__closure__", None):
+            children = [(f"{path}.<closure {i}>", c.cell_contents) for i, c in enumerate(obj.__closure__)
+                        if c.cell_contents is not None]
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            children = [(f"{path}.{k}", v) for k, v in vars(obj).items()]
+        else:
+            children = []
+        todo.extend(children)
+    return out
+
+
+def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
+    """A defense's inputs hold images and labels only: no attack object (so no trigger and no
+    target), no poison mask or indices; its artifact cache is its own namespace."""
+    from bdcore.attack import Attack
+    from bdcore.config import DefenseRunConfig
+    from bdcore.harness import _resolve_method, defense_setup
+
+    arun = tiny_attack_run(attack, store, epochs=1)
+    spec = spec_of("defense", name)
+    cfg = DefenseRunConfig(defense=name, defense_config=dict(spec.test_settings), attack_run=arun.run_id,
+                           preset="quick")
+    _, dcfg = _resolve_method(_registry(), "defense", name, cfg.defense_config, "quick")
+    import torch
+
+    setup = defense_setup(cfg, spec, dcfg, store, torch.device("cpu"))
+    for path, obj in _reachable(setup.inputs):
+        assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's inputs at {path}"
+        leaf = path.rsplit(".", 1)[-1].lower()
+        assert not any(w in leaf for w in _SECRET_WORDS), f"{name}: defense inputs expose {path}"
+        if isinstance(obj, torch.Tensor) and obj.dtype == torch.int64 and obj.dim() == 1 and len(obj) == len(setup.pidx):
+            assert not torch.equal(obj.cpu(), setup.pidx), f"{name}: the poison indices are reachable at {path}"
+    if setup.inputs.train is not None:
+        assert set(vars(setup.inputs.train)) <= {"device", "x", "y", "hflip"}, f"{name}: training set holds more than data"
+    root = setup.defense.ctx.artifacts.root
+    assert root.parts[-2:] == ("defense", name), f"{name}: artifact cache {root} is not the defense's own"
+    for path, obj in _reachable(setup.defense.ctx):
+        assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's context at {path}"
+
+
+def _registry():
+    from bdcore.registry import registry
+
+    return registry()
+
+
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
     from bdcore.registry import registry
@@ -167,5 +248,5 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "installed",
+    "check_defense_runs", "check_sealed_inputs", "installed",
 ]

@@ -36,7 +36,8 @@ def digits():
 
 
 MINIATURE = {"epochs": 15, "lr": 0.1, "batch_size": 128}
-"""The recipe of the 'attack in miniature' tests: small-cnn on mnist5k reaches ~97% in ~20 s."""
+"""The recipe of the 'attack in miniature' tests (the 'quick' preset): small-cnn on mnist5k
+reaches ~97% in ~20 s."""
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +58,14 @@ def backdoored_run(bdb_store) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def defended_run(bdb_store) -> Callable[..., Any]:
-    """Factory: defended_run(defense, attack_run_id, settings=None, seed=0) -> Run (cached)."""
+    """Factory: defended_run(defense, attack_run_id, settings=None, seed=0, preset='quick') -> Run (cached)."""
     from bdcore.config import DefenseRunConfig
     from bdcore.harness import run_defense
 
-    def make(defense: str, attack_run_id: str, *, settings: dict | None = None, seed: int = 0):
-        cfg = DefenseRunConfig(defense=defense, defense_config=settings or {}, attack_run=attack_run_id, seed=seed)
+    def make(defense: str, attack_run_id: str, *, settings: dict | None = None, seed: int = 0,
+             preset: str = "quick"):
+        cfg = DefenseRunConfig(defense=defense, defense_config=settings or {}, attack_run=attack_run_id, seed=seed,
+                               preset=preset)
         return run_defense(cfg, store=bdb_store, device="cpu")
 
     return make

@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from bdcore.attack import Attack, AttackContext
+from bdcore import Attack, AttackContext, resize_uint8
 
 from bdb_attack_badnet.config import BadNetConfig
 
 REFERENCE = 32
 
 
-def patch_mask(cfg: BadNetConfig, height: int, width: int) -> torch.Tensor:
-    """Trigger coverage in [0, 1], shape (1, 1, H, W): the 32x32 reference mask, area-resized."""
-    m = torch.zeros(1, 1, REFERENCE, REFERENCE)
+def trigger_image(cfg: BadNetConfig, channels: int) -> torch.Tensor:
+    """The reference's 32x32 uint8 trigger image (C, 32, 32): the patch at `value`, black elsewhere."""
+    t = torch.zeros(channels, REFERENCE, REFERENCE, dtype=torch.uint8)
     s = cfg.patch_size
     rows = slice(REFERENCE - s, REFERENCE) if cfg.corner.startswith("bottom") else slice(0, s)
     cols = slice(REFERENCE - s, REFERENCE) if cfg.corner.endswith("right") else slice(0, s)
-    m[..., rows, cols] = 1.0
-    if (height, width) != (REFERENCE, REFERENCE):
-        m = F.interpolate(m, size=(height, width), mode="area")
-    return m
+    t[:, rows, cols] = cfg.value
+    return t
+
+
+def resized_trigger(cfg: BadNetConfig, shape: tuple[int, int, int]) -> torch.Tensor:
+    """The trigger image at the data's size (C, H, W) uint8: Pillow bilinear, as the reference resizes it."""
+    c, h, w = shape
+    return resize_uint8(trigger_image(cfg, c), (h, w))
 
 
 class BadNet(Attack):
-    """x' = (1 - m) * x + m * value, with m the resized patch mask."""
+    """x' = t where t > 0, else x; t the trigger image resized to the data (the reference's overwrite)."""
 
     def __init__(self, config: BadNetConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
-        _, h, w = ctx.shape
-        self.mask = patch_mask(config, h, w).to(ctx.device)
-        self.value = config.value / 255.0
+        t = resized_trigger(config, ctx.shape)
+        self.mask = (t > 0).to(ctx.device)
+        self.pattern = (t.float() / 255.0).to(ctx.device)
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.mask.to(device=x.device, dtype=x.dtype)
-        return x * (1 - m) + self.value * m
+        return torch.where(self.mask.to(x.device), self.pattern.to(device=x.device, dtype=x.dtype), x)

@@ -140,14 +140,13 @@ class BlindHook(TrainHook):
 class Blind(Attack):
     """Training-controlled (loss): no training sample is changed; the test trigger is the pattern."""
 
+    training_controlled = True
+
     def __init__(self, config: BlindConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
         _, h, w = ctx.shape
         values, mask = pattern_and_mask(config, h, w)
         self.values, self.mask = values.to(ctx.device), mask.to(ctx.device)
-
-    def poison_count(self, n_train: int) -> int:
-        return 0  # the backdoor copy is made inside the loss
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         return stamp(x, self.values, self.mask)

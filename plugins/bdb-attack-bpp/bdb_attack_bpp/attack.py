@@ -96,6 +96,8 @@ class BppHook(TrainHook):
 class Bpp(Attack):
     """Training-controlled: squeezed and negative samples are made in the trainer's step."""
 
+    training_controlled = True
+
     def __init__(self, config: BppConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
 
@@ -104,9 +106,6 @@ class Bpp(Attack):
         if self.config.dithering:
             return floyd_steinberg(x, self.config.squeeze_num)
         return squeeze(x, self.config.squeeze_num)
-
-    def poison_count(self, n_train: int) -> int:
-        return 0  # poison is made in each batch by the hook
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         return self.quantise(x)

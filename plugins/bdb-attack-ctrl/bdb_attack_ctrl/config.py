@@ -1,5 +1,7 @@
 """CTRL settings (reference defaults: CATALOG.md; the reference poisoning ratio 0.05 is the run's --pratio)."""
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from bdcore.config import MethodConfig
@@ -19,6 +21,10 @@ class CTRLConfig(MethodConfig):
     channels: tuple[int, ...] = Field(
         (1, 2), min_length=1,
         description="YUV channels carrying the trigger on RGB data (0 Y, 1 U, 2 V); one-channel data uses its only channel",
+    )
+
+    color_space: Literal["ycrcb", "yuv"] = Field(
+        "yuv", description="colour space of the trigger channels: yuv = BT.601 YUV on floats as in the reference (kornia), ycrcb = OpenCV's uint8 YCrCb"
     )
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bdcore.frequency import dct2, rgb_to_yuv
-from bdcore.frequency import yuv_dct_trigger as ctrl_trigger
+from bdcore import spectral_trigger as ctrl_trigger
 from bdb_attack_ctrl.config import CTRLConfig
 
 REF = dict(magnitude=100.0, positions=((15, 15), (31, 31)), window=32)
@@ -90,13 +90,12 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 
 
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
-    from bdcore.poison import TrainSet
+    from bdcore.poison import poison_train_set
 
     run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS)
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     assert len(pidx) == 400 and bool((mnist5k.y_train[pidx] == 0).all())
-    ts = TrainSet(mnist5k.x_train, mnist5k.y_train, attack=_attack(mnist5k.shape, **MINIATURE_SETTINGS),
-                  poison_idx=pidx)
+    ts = poison_train_set(mnist5k.x_train, mnist5k.y_train, _attack(mnist5k.shape, **MINIATURE_SETTINGS), pidx)
     assert torch.equal(ts.y, mnist5k.y_train)  # no label changed
     x, _ = ts.batch(pidx[:8])
     assert not torch.equal(x, mnist5k.x_train[pidx[:8]].float() / 255)  # but the images carry the trigger

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.errors import BdbError
-from bdcore.frequency import yuv_dct_trigger
+from bdcore import Attack, AttackContext, BdbError, spectral_trigger
 
 from bdb_attack_ftrojan.config import FTrojanConfig
 
@@ -21,4 +19,4 @@ class FTrojan(Attack):
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
-        return yuv_dct_trigger(x, c.magnitude, c.positions, c.window, c.channels)
+        return spectral_trigger(x, c.magnitude, c.positions, c.window, c.channels, c.color_space)

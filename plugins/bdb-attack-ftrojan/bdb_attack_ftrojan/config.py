@@ -1,5 +1,7 @@
 """FTrojan settings (reference defaults: CATALOG.md)."""
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from bdcore.config import MethodConfig
@@ -19,6 +21,10 @@ class FTrojanConfig(MethodConfig):
     channels: tuple[int, ...] = Field(
         (1, 2), min_length=1,
         description="YUV channels carrying the trigger on RGB data (0 Y, 1 U, 2 V); one-channel data uses its only channel",
+    )
+
+    color_space: Literal["ycrcb", "yuv"] = Field(
+        "ycrcb", description="colour space of the trigger channels: ycrcb = OpenCV's uint8 YCrCb as in the reference (channels 1, 2 = Cr, Cb), yuv = float BT.601 YUV"
     )
 
     @model_validator(mode="after")

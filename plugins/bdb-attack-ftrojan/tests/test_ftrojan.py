@@ -6,19 +6,37 @@ import math
 import pytest
 import torch
 
-from bdcore.frequency import block_dct2, dct2, rgb_to_yuv
-from bdcore.frequency import yuv_dct_trigger as ftrojan_trigger
+from functools import partial
+
+from bdcore.frequency import block_dct2, dct2, rgb_to_yuv, spectral_trigger
 from bdb_attack_ftrojan.config import FTrojanConfig
+
+# the float YUV variant (color_space="yuv"): its arithmetic is exact, so DCT coefficients can be checked
+ftrojan_trigger = partial(spectral_trigger, color_space="yuv")
 
 REF = dict(magnitude=30.0, positions=((15, 15), (31, 31)), window=32)
 
 
-def _attack(shape):
-    from bdcore.attack import AttackContext
+def _attack(shape, **settings):
+    from bdcore import AttackContext
     from bdcore.testing import spec_of
 
     ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
-    return spec_of("attack", "ftrojan").load()(FTrojanConfig(), ctx)
+    return spec_of("attack", "ftrojan").load()(FTrojanConfig(**settings), ctx)
+
+
+def test_default_is_the_reference_uint8_ycrcb_pipeline():
+    # grey 128 -> YCrCb (128, 128, 128). Cr and Cb get +30 at DCT (15,15),(31,31): at pixel (0, 0)
+    # +255 * 0.0040545 = +1.034, truncated to 129 each. OpenCV's inverse with cr = cb = 1:
+    # R = 128 + (22987 + 8192) >> 14 = 129, G = 128 + (-5636 - 11698 + 8192) >> 14 = 127,
+    # B = 128 + (29049 + 8192) >> 14 = 130.
+    x = torch.full((1, 3, 32, 32), 128 / 255)
+    out = _attack((3, 32, 32)).apply_trigger(x, train=True)
+    assert [round(v) for v in (out[0, :, 0, 0] * 255).tolist()] == [129, 127, 130]
+    assert torch.equal(out * 255, torch.round(out * 255))  # whole uint8 levels
+    # the float-YUV variant gives G 126.99 -> a different level: the colour space matters
+    yuv = _attack((3, 32, 32), color_space="yuv").apply_trigger(x, train=True)
+    assert int(yuv[0, 1, 0, 0] * 255) == 126
 
 
 def test_rgb_trigger_by_hand():
@@ -86,4 +104,4 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, mnist5k):
     assert run.metrics["asr"] >= 0.90
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.04
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
-    assert bool((mnist5k.y_train[pidx] != 0).all())  # dirty-label: drawn from the other classes
+    assert bool((mnist5k.y_train[pidx] == 0).any())  # dirty-label, drawn from every sample (the reference)

@@ -75,11 +75,11 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 
 
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
-    from bdcore.poison import TrainSet
+    from bdcore.poison import poison_train_set
 
     run = backdoored_run("sig")
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     assert len(pidx) == int((mnist5k.y_train == 0).sum()) == 400
     assert bool((mnist5k.y_train[pidx] == 0).all())
-    ts = TrainSet(mnist5k.x_train, mnist5k.y_train, attack=_attack(mnist5k.shape), poison_idx=pidx)
+    ts = poison_train_set(mnist5k.x_train, mnist5k.y_train, _attack(mnist5k.shape), pidx)
     assert torch.equal(ts.y, mnist5k.y_train)  # no label changed

@@ -99,6 +99,8 @@ class WaNetHook(TrainHook):
 class WaNet(Attack):
     """Training-controlled: batches are poisoned in the trainer's step; the test trigger is the fixed warp."""
 
+    training_controlled = True
+
     def __init__(self, config: WaNetConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
         seed = config.field_seed if config.field_seed is not None else _seed_for(ctx.seed, config.k)
@@ -108,9 +110,6 @@ class WaNet(Attack):
         _, h, w = self.ctx.shape
         self.control = control.float().cpu()
         self.grid = warp_grid(self.control, h, w, self.config.s).to(self.ctx.device)
-
-    def poison_count(self, n_train: int) -> int:
-        return 0  # poison is made in each batch by the hook
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         return warp(x, self.grid)

@@ -115,7 +115,9 @@ class ANP(Defense):
             p.requires_grad_(False)
         model.train(c.bn_mode == "train")
         try:
-            mask = optimise_masks(fwd, inputs.reserve, c, torch.Generator().manual_seed(self.ctx.seed))
+            # a threshold chosen on the validation split: optimise on the rest of the reserve
+            data = inputs.reserve_fit if c.selection == "val" else inputs.reserve
+            mask = optimise_masks(fwd, data, c, torch.Generator().manual_seed(self.ctx.seed))
         finally:
             model.eval()
             with torch.no_grad():

@@ -11,7 +11,7 @@ class FPConfig(MethodConfig):
     step_ratio: float = Field(0.01, gt=0, le=1, description="share of the layer's channels pruned per step (at least one)")
     acc_drop: float = Field(0.1, gt=0, lt=1, description="stop before validation accuracy falls below (1 - acc_drop) x its unpruned value")
     max_ratio: float = Field(1.0, gt=0, le=1, description="never prune more than this share of the channels (one always stays)")
-    epochs: int = Field(20, ge=0, description="fine-tuning epochs over the clean reserve after pruning (0: prune only)")
+    epochs: int = Field(100, ge=0, description="fine-tuning epochs over the clean reserve (reference 100; preset quick: 20) after pruning (0: prune only)")
     lr: float = Field(0.01, gt=0, description="fine-tuning peak learning rate (cosine annealed)")
     batch_size: int = Field(256, ge=1, description="fine-tuning mini-batch size")
     weight_decay: float = Field(5e-4, ge=0, description="fine-tuning weight decay")

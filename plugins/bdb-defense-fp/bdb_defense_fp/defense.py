@@ -83,7 +83,8 @@ class FinePruning(Defense):
         c = self.config
         model = inputs.model.eval()
         head_name, head = classifier(model)
-        reserve_feats = penultimate(model, _batches(inputs.reserve))
+        fit = inputs.reserve_fit  # the stop is chosen on the validation split: fit on the rest
+        reserve_feats = penultimate(model, _batches(fit))
         mean_act = reserve_feats.float().mean(0)
         order = torch.argsort(mean_act, stable=True).to(head.weight.device)
         val_feats = penultimate(model, _batches(inputs.val))
@@ -110,6 +111,6 @@ class FinePruning(Defense):
                 "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "weight_decay": c.weight_decay,
                 "augment": c.augment, "optimizer": "sgd", "schedule": "cosine",
             })
-            train(model, inputs.reserve, recipe, seed=self.ctx.seed, hooks=[KeepPruned(head, pruned)])
+            train(model, fit, recipe, seed=self.ctx.seed, hooks=[KeepPruned(head, pruned)])
         info["val_acc_after"] = accuracy_on(model, inputs.val)
         return DefenseOutput(model=model.eval(), info=info)

@@ -19,6 +19,11 @@ class IBAUConfig(MethodConfig):
                                                                 "('none': bounded by the ridge term only)")
     radius: float = Field(10.0, gt=0, description="radius C of the norm ball (image scale [0, 1])")
     inner_lr: float = Field(10.0, gt=0, description="SGD step size of the inner maximisation, per mini-batch")
+    inner_labels: Literal["predicted", "true"] = Field(
+        "predicted", description="labels of the inner maximisation's loss: the model's predictions on the clean "
+                                 "images (the reference implementation) or the reserve's true labels")
+    project_every_step: bool = Field(False, description="project on the norm ball after every inner step (False: "
+                                                        "once after each pass, as the reference implementation)")
     inner_passes: int = Field(1, ge=1, description="passes over the reserve of the inner maximisation, per round")
     ridge: float = Field(1e-3, ge=0, description="lambda of the inner objective -L(x + delta) + lambda * ||delta||^2")
     fp_step: float = Field(0.1, gt=0, description="step of the fixed-point map delta -> delta - step * grad of the "

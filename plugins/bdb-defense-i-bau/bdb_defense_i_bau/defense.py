@@ -43,16 +43,28 @@ def inner_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: t
 
 
 def universal_perturbation(model: nn.Module, data, c: IBAUConfig, gen: torch.Generator) -> torch.Tensor:
-    """Inner maximisation: SGD over the reserve's mini-batches on one shared perturbation."""
+    """Inner maximisation: SGD over the reserve's mini-batches on one shared perturbation.
+
+    As the reference implementation: the loss is taken against the model's own predictions on the
+    clean images (`inner_labels="predicted"`) and the perturbation is projected on the norm ball
+    once after each pass (`project_every_step=False`); the settings give the variant that uses the
+    true labels and projects after every step.
+    """
     x0, _ = data.batch(torch.arange(1))
     delta = torch.zeros_like(x0)
     for _ in range(c.inner_passes):
         order = torch.randperm(len(data), generator=gen)
         for s in range(0, len(data), c.batch_size):
             x, y = data.batch(order[s:s + c.batch_size])
+            if c.inner_labels == "predicted":
+                with torch.no_grad():
+                    y = model(x).argmax(1)
             delta.requires_grad_(True)
             g, = torch.autograd.grad(inner_objective(model, x, y, delta, c.ridge), delta)
-            delta = project(delta.detach() - c.inner_lr * g, c.norm, c.radius)
+            delta = delta.detach() - c.inner_lr * g
+            if c.project_every_step:
+                delta = project(delta, c.norm, c.radius)
+        delta = project(delta, c.norm, c.radius)
     return delta.detach()
 
 
