@@ -3,6 +3,7 @@
 #   ./dev.sh demo          set up .venv (bdcore, the CLI, every plugin under plugins/) and run the demo benchmark
 #   ./dev.sh test [args]   set up .venv and run the tests (extra args go to pytest)
 #   ./dev.sh setup         only set up .venv
+#   ./dev.sh docs          build the public API reference (docs/api -> docs/_build/api)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -10,9 +11,9 @@ PY=$VENV/bin/python
 
 setup() {
   [ -x "$PY" ] || python3 -m venv "$VENV"
-  # reinstall only when a pyproject (or the set of plugins) changed
+  # reinstall only when dev.sh, a pyproject or the set of plugins changed
   local stamp
-  stamp=$( (ls -d plugins/*/; cat pyproject.toml plugins/*/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-16)
+  stamp=$( (ls -d plugins/*/; cat dev.sh pyproject.toml plugins/*/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-16)
   if [ -f "$VENV/.bdb-stamp" ] && [ "$(cat "$VENV/.bdb-stamp")" = "$stamp" ] && "$PY" -c "import bdcore, torch" 2>/dev/null; then
     return
   fi
@@ -20,7 +21,7 @@ setup() {
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
     "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
   fi
-  "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3"
+  "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3" "sphinx>=7"
   local editables=(-e .)
   for d in plugins/*/; do
     [ -f "$d/pyproject.toml" ] && editables+=(-e "$d")
@@ -34,9 +35,10 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   demo) setup; exec "$VENV/bin/bdb" demo "$@" ;;
+  docs) setup; exec "$PY" -m sphinx -W --keep-going -b html docs/api docs/_build/api ;;
   # Tests: one torch thread per worker, one worker per core. CPU convolutions give slightly
   # different numbers with different thread counts, and the plugins' thresholds were measured
   # single-threaded; xdist keeps every core busy.
   test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" "$@" ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  *) sed -n '2,7p' "$0"; exit 2 ;;
 esac

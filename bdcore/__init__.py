@@ -50,6 +50,9 @@ _PUBLIC: dict[str, str] = {
     "StepInfo": "bdcore.trainer",
     "augment": "bdcore.augment",
     # models and module taps (backbone-agnostic)
+    "build_model": "bdcore.harness",
+    "new_model": "bdcore.harness",
+    "load_dataset": "bdcore.harness",
     "SmallCNN": "bdcore.models",
     "named_layers": "bdcore.modules",
     "batchnorms": "bdcore.modules",
@@ -119,6 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune
     from bdcore.errors import BdbError
     from bdcore.frequency import block_dct2, block_idct2, dct2, idct2, rgb_to_yuv, spectral_trigger, yuv_to_rgb
+    from bdcore.harness import build_model, load_dataset, new_model
     from bdcore.hookspecs import hookimpl
     from bdcore.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
     from bdcore.models import SmallCNN

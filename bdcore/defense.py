@@ -32,17 +32,18 @@ class DefenseContext:
 class DefenseInputs:
     """What the harness grants a defense (CATALOG.md threat model) and nothing else.
 
-    model: a copy of the backdoored model, eval mode, on ctx.device.
-    reserve: the whole clean reserve (5% of the training set), for defenses that select nothing
-        (as in the reference).
-    val: the validation split carved from the reserve (20% of it), for any model selection.
-    reserve_fit: the reserve minus the validation split: what a defense that selects on `val`
-        trains on.
-    train: the poisoned training set (images and labels as poisoned, nothing else) for pre-,
-        in-training and detect-data defenses and defenses that declare `needs_train_set`; None
-        otherwise.
-    recipe: the victim's training recipe (for retraining or in-training defenses).
-    new_model: builds a freshly initialised model of the victim's architecture.
+    Attributes:
+        model: a copy of the backdoored model, eval mode, on ctx.device.
+        reserve: the whole clean reserve (5% of the training set), for defenses that select
+            nothing (as in the reference).
+        val: the validation split carved from the reserve (20% of it), for any model selection.
+        train: the poisoned training set (images and labels as poisoned, nothing else) for pre-,
+            in-training and detect-data defenses and defenses that declare `needs_train_set`;
+            None otherwise.
+        recipe: the victim's training recipe (for retraining or in-training defenses).
+        new_model: builds a freshly initialised model of the victim's architecture.
+        reserve_fit: the reserve minus the validation split: what a defense that selects on
+            `val` trains on.
     """
 
     model: nn.Module

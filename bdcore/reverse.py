@@ -198,7 +198,7 @@ def reverse_engineer(
     """Neural Cleanse: for each class in `targets`, the minimal trigger flipping other-class inputs to it.
 
     Per class t and epoch (a pass over `data` in mini-batches), Adam minimises
-    CE(f(x'), t) + c_t * |m|_1 over the samples whose label is not t. The cost c_t starts at 0,
+    ``CE(f(x'), t) + c_t * |m|_1`` over the samples whose label is not t. The cost c_t starts at 0,
     becomes `init_cost` once the attack succeeds (success rate >= `success_threshold`) for
     `patience` epochs, then is multiplied by `cost_multiplier_up` after `patience` successful
     epochs and divided by `cost_multiplier_down` after `patience` failing ones. The smallest mask
@@ -292,7 +292,7 @@ def median(v: torch.Tensor) -> torch.Tensor:
 
 
 def anomaly_index(values: torch.Tensor, consistency: float = MAD_CONSISTENCY) -> torch.Tensor:
-    """|v - median| / (consistency * median(|v - median|)) per value (MAD outlier score).
+    """``|v - median| / (consistency * median(|v - median|))`` per value (MAD outlier score).
 
     A zero MAD (all values equal or nearly so) gives 0 for values at the median and inf otherwise.
     """
@@ -322,7 +322,7 @@ def worst_case_trigger(
     gen: torch.Generator,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> MaskPatternTrigger:
-    """A universal trigger with |m|_1 <= bound maximising CE(forward(x'), y) on `data`.
+    """A universal trigger with ``|m|_1 <= bound`` maximising ``CE(forward(x'), y)`` on `data`.
 
     forward: maps images to logits (e.g. a masked model); it is not modified. Adam (lr) takes
     `steps` steps over random mini-batches; `transform` (e.g. augmentation) is applied to each

@@ -238,6 +238,22 @@ def _registry():
     return registry()
 
 
+def load_attack_run(run_id: str, store):
+    """Rebuild a finished attack run on the CPU: (run, config, dataset, attack, model, poison indices)."""
+    import torch
+
+    from bdcore.harness import load_attack_run as _load
+
+    return _load(run_id, store, torch.device("cpu"))
+
+
+def poison_train_set(x, y, attack, pidx, **kw: Any):
+    """The poisoned training set the harness would build (see bdcore.poison.poison_train_set)."""
+    from bdcore.poison import poison_train_set as _poison
+
+    return _poison(x, y, attack, pidx, **kw)
+
+
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
     from bdcore.registry import registry
@@ -248,5 +264,5 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "check_sealed_inputs", "installed",
+    "check_defense_runs", "check_sealed_inputs", "installed", "load_attack_run", "poison_train_set",
 ]

@@ -14,9 +14,9 @@ import math
 
 import torch
 
-from bdcore.attack import AttackContext, CoverSampleAttack
-from bdcore.sampling import mix_int, sample_uniforms
-from bdcore.images import load_image, random_pattern
+from bdcore import AttackContext, CoverSampleAttack
+from bdcore import mix_int, sample_uniforms
+from bdcore import load_image, random_pattern
 
 from bdb_attack_adap_blend.config import AdapBlendConfig
 

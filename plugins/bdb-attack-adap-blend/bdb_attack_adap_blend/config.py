@@ -4,7 +4,7 @@ import math
 
 from pydantic import Field, field_validator
 
-from bdcore.config import MethodConfig
+from bdcore import MethodConfig
 
 
 class AdapBlendConfig(MethodConfig):

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from bdcore.attack import AttackContext
+from bdcore import AttackContext
 from bdb_attack_adap_blend.attack import AdapBlend, blend, piece_map, piece_masks
 from bdb_attack_adap_blend.config import AdapBlendConfig
 
@@ -90,9 +90,9 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     assert run.metrics["asr"] >= 0.95
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.02
     # the stored run rebuilds the cover set: cover samples keep their labels, payload samples get the target
-    from bdcore.harness import load_attack_run
+    from bdcore.testing import load_attack_run
 
-    _, _, data, attack, _, pidx = load_attack_run(run.run_id, bdb_store, torch.device("cpu"))
+    _, _, data, attack, _, pidx = load_attack_run(run.run_id, bdb_store)
     assert json.loads(run.file("poison_indices.json").read_text()) == pidx.tolist()
     y = data.y_train[pidx]
     new = attack.poison_y(y, pidx)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.attack import AttackContext, CoverSampleAttack
-from bdcore.sampling import mix_int, sample_uniforms
+from bdcore import AttackContext, CoverSampleAttack
+from bdcore import mix_int, sample_uniforms
 
 from bdb_attack_adap_patch.config import MAX_PATCHES, AdapPatchConfig
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field, field_validator, model_validator
 
-from bdcore.config import MethodConfig
+from bdcore import MethodConfig
 
 MAX_PATCHES = 8
 """Fixed patch locations: the four corners, then the four edge midpoints."""

@@ -1,7 +1,7 @@
 """bdb plugin: the BadNets attack (entry point; light, no torch)."""
 
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import AttackSpec
+from bdcore import hookimpl
+from bdcore import AttackSpec
 
 
 @hookimpl

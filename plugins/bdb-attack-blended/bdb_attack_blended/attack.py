@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.images import load_image, random_pattern
+from bdcore import Attack, AttackContext
+from bdcore import load_image, random_pattern
 
 from bdb_attack_blended.config import BlendedConfig
 

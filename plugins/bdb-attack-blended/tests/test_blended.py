@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from bdcore.attack import AttackContext
-from bdcore.errors import BdbError
+from bdcore import AttackContext
+from bdcore import BdbError
 
-from bdcore.images import random_pattern
+from bdcore import random_pattern
 
 from bdb_attack_blended.attack import Blended
 from bdb_attack_blended.config import BlendedConfig

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.errors import BdbError
-from bdcore.trainer import StepInfo, TrainHook
+from bdcore import Attack, AttackContext
+from bdcore import BdbError
+from bdcore import StepInfo, TrainHook
 
 from bdb_attack_blind.config import BlindConfig
 

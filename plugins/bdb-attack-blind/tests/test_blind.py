@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.attack import AttackContext
-from bdcore.trainer import StepInfo
+from bdcore import AttackContext
+from bdcore import StepInfo
 
 from bdb_attack_blind.attack import Blind, mgda_scales, pattern_position
 from bdb_attack_blind.config import BlindConfig

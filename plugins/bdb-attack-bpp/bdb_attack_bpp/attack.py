@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import torch
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.trainer import StepInfo, TrainHook
+from bdcore import Attack, AttackContext
+from bdcore import StepInfo, TrainHook
 
 from bdb_attack_bpp.config import BppConfig
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from bdcore.attack import AttackContext
-from bdcore.trainer import StepInfo
+from bdcore import AttackContext
+from bdcore import StepInfo
 
 from bdb_attack_bpp.attack import Bpp, floyd_steinberg, squeeze
 from bdb_attack_bpp.config import BppConfig

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bdcore.frequency import dct2, rgb_to_yuv
+from bdcore import dct2, rgb_to_yuv
 from bdcore import spectral_trigger as ctrl_trigger
 from bdb_attack_ctrl.config import CTRLConfig
 
@@ -17,7 +17,7 @@ partial backdoor only (measured ASR 0.438 at pratio 0.1, 0.008 at the reference 
 
 
 def _attack(shape, **settings):
-    from bdcore.attack import AttackContext
+    from bdcore import AttackContext
     from bdcore.testing import spec_of
 
     ctx = AttackContext(10, shape, 0, 0.05, False, 0, torch.device("cpu"), "x", "y", None)
@@ -26,10 +26,10 @@ def _attack(shape, **settings):
 
 def _nontarget_accuracy(run, store) -> float:
     """Clean accuracy of a run's model on the test images whose label is not the target."""
-    from bdcore.harness import load_attack_run
-    from bdcore.trainer import predict
+    from bdcore.testing import load_attack_run
+    from bdcore import predict
 
-    _, cfg, data, _, model, _ = load_attack_run(run.run_id, store, torch.device("cpu"))
+    _, cfg, data, _, model, _ = load_attack_run(run.run_id, store)
     keep = data.y_test != cfg.target
     return float((predict(model, data.x_test[keep]) == data.y_test[keep]).float().mean())
 
@@ -90,7 +90,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 
 
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
-    from bdcore.poison import poison_train_set
+    from bdcore.testing import poison_train_set
 
     run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS)
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)

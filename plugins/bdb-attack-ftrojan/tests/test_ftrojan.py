@@ -8,7 +8,7 @@ import torch
 
 from functools import partial
 
-from bdcore.frequency import block_dct2, dct2, rgb_to_yuv, spectral_trigger
+from bdcore import block_dct2, dct2, rgb_to_yuv, spectral_trigger
 from bdb_attack_ftrojan.config import FTrojanConfig
 
 # the float YUV variant (color_space="yuv"): its arithmetic is exact, so DCT coefficients can be checked

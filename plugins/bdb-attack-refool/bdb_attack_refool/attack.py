@@ -16,10 +16,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.sampling import mix_int, sample_uniforms
-from bdcore.errors import BdbError
-from bdcore.images import load_image_dir
+from bdcore import Attack, AttackContext
+from bdcore import mix_int, sample_uniforms
+from bdcore import BdbError
+from bdcore import load_image_dir
 
 from bdb_attack_refool.config import RefoolConfig
 

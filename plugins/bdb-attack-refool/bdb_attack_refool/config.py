@@ -2,7 +2,7 @@
 
 from pydantic import Field, model_validator
 
-from bdcore.config import MethodConfig
+from bdcore import MethodConfig
 
 
 class RefoolConfig(MethodConfig):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bdcore.attack import AttackContext
+from bdcore import AttackContext
 from bdb_attack_refool.attack import (GHOST, IN_FOCUS, OUT_OF_FOCUS, Refool, add_reflection, gaussian_blur,
                                       shift_image)
 from bdb_attack_refool.config import RefoolConfig

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from bdcore.attack import Attack, AttackContext
+from bdcore import Attack, AttackContext
 
 from bdb_attack_sig.config import SIGConfig
 

@@ -11,7 +11,7 @@ from bdb_attack_sig.config import SIGConfig
 
 
 def _attack(shape=(3, 28, 28), **settings):
-    from bdcore.attack import AttackContext
+    from bdcore import AttackContext
     from bdcore.testing import spec_of
 
     ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
@@ -53,10 +53,10 @@ def test_train_and_test_amplitudes():
 
 def _nontarget_accuracy(run, store) -> float:
     """Clean accuracy of a run's model on the test images whose label is not the target."""
-    from bdcore.harness import load_attack_run
-    from bdcore.trainer import predict
+    from bdcore.testing import load_attack_run
+    from bdcore import predict
 
-    _, cfg, data, _, model, _ = load_attack_run(run.run_id, store, torch.device("cpu"))
+    _, cfg, data, _, model, _ = load_attack_run(run.run_id, store)
     keep = data.y_test != cfg.target
     return float((predict(model, data.x_test[keep]) == data.y_test[keep]).float().mean())
 
@@ -75,7 +75,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 
 
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
-    from bdcore.poison import poison_train_set
+    from bdcore.testing import poison_train_set
 
     run = backdoored_run("sig")
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)

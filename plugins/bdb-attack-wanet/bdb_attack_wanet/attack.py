@@ -16,8 +16,8 @@ import hashlib
 import torch
 import torch.nn.functional as F
 
-from bdcore.attack import Attack, AttackContext
-from bdcore.trainer import StepInfo, TrainHook
+from bdcore import Attack, AttackContext
+from bdcore import StepInfo, TrainHook
 
 from bdb_attack_wanet.config import WaNetConfig
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from bdcore.attack import AttackContext
-from bdcore.trainer import StepInfo
+from bdcore import AttackContext
+from bdcore import StepInfo
 
 from bdb_attack_wanet.attack import (
     WaNet, identity_grid, noise_grid, random_control_grid, warp, warp_grid, warping_field,

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.augment import augment
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.errors import BdbError
-from bdcore.modules import batchnorms, zero_bn_scale
+from bdcore import augment
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import BdbError
+from bdcore import batchnorms, zero_bn_scale
 
 from bdb_defense_anp.config import ANPConfig
 

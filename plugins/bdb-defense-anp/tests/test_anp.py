@@ -4,8 +4,8 @@ import copy
 
 import torch
 
-from bdcore.models import SmallCNN
-from bdcore.modules import batchnorms, zero_bn_scale
+from bdcore import SmallCNN
+from bdcore import batchnorms, zero_bn_scale
 from bdb_defense_anp.defense import NeuronPerturbedForward
 
 
@@ -75,10 +75,10 @@ def test_runs_on_preact_resnet18(backdoored_run, defended_run):
 
 def test_timm_backbone():
     # backbone-agnostic: the BN affine substitution works on a timm ResNet-18 (20 BN layers, 4,800 neurons)
-    from bdcore.models import build_timm
+    from bdcore import new_model
 
     torch.manual_seed(0)
-    m = build_timm("resnet18", 10, 1, 16).eval()
+    m = new_model("timm:resnet18", 10, (1, 16, 16), (0.5,), (0.5,)).eval()
     x = torch.rand(2, 1, 16, 16)
     fwd = NeuronPerturbedForward(m)
     ones = torch.ones(fwd.n)

@@ -1,7 +1,7 @@
 """Adversarial Weight Masking: a min-max game between a universal trigger and a soft weight mask.
 
 Inner step: with the mask fixed, recover the universal trigger (mask-and-pattern, |m|_1 bounded)
-that maximises the masked model's loss on the true labels (`bdcore.reverse.worst_case_trigger`).
+that maximises the masked model's loss on the true labels (`bdcore.worst_case_trigger`).
 Outer step: with the trigger fixed, one epoch of Adam on the weight mask M in [0, 1] (one entry
 per conv weight) minimising alpha * CE(f(x; M * theta), y) + (1 - alpha) * CE(f(x'; M * theta), y)
 + gamma * |M|_1, clipping M to [0, 1] after every step. Finally theta <- M * theta.
@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from bdcore.augment import augment
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.modules import CONV_TYPES, named_layers
-from bdcore.poison import TrainSet
-from bdcore.reverse import frozen, stamp, worst_case_trigger
-from bdcore.trainer import StepInfo, TrainHook, train
+from bdcore import augment
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import CONV_TYPES, named_layers
+from bdcore import TrainSet
+from bdcore import frozen, stamp, worst_case_trigger
+from bdcore import StepInfo, TrainHook, train
 
 from bdb_defense_awm.config import AWMConfig
 

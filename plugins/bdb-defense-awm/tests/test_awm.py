@@ -16,7 +16,7 @@ mask) lets the inner trigger paint whole digits and costs 8 points of accuracy o
 import torch
 from torch import nn
 
-from bdcore.poison import TrainSet
+from bdcore import TrainSet
 
 from bdb_defense_awm.defense import WeightMask, one_per_class
 

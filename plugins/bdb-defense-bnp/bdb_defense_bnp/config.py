@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bdcore.config import MethodConfig
+from bdcore import MethodConfig
 
 
 class BNPConfig(MethodConfig):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.modules import batchnorms, bn_inputs, zero_bn_scale
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import batchnorms, bn_inputs, zero_bn_scale
 
 from bdb_defense_bnp.config import BNPConfig
 

@@ -1,7 +1,7 @@
 """bdb plugin: Channel Lipschitzness-based Pruning, a data-free defense (entry point; light, no torch)."""
 
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import DefenseSpec
+from bdcore import hookimpl
+from bdcore import DefenseSpec
 
 
 @hookimpl

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput
-from bdcore.modules import conv_bn_pairs, zero_channels
+from bdcore import Defense, DefenseInputs, DefenseOutput
+from bdcore import conv_bn_pairs, zero_channels
 
 from bdb_defense_clp.config import CLPConfig
 

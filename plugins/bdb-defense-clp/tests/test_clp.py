@@ -33,7 +33,7 @@ def test_outliers_are_above_mean_plus_u_std():
 
 
 def test_clp_prunes_a_planted_outlier_channel_without_data():
-    from bdcore.defense import DefenseContext, DefenseInputs
+    from bdcore import DefenseContext, DefenseInputs
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 16, 3),

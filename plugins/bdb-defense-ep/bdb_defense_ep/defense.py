@@ -15,8 +15,8 @@ import math
 
 import torch
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.modules import batchnorms, bn_inputs, zero_bn_scale
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import batchnorms, bn_inputs, zero_bn_scale
 
 from bdb_defense_ep.config import EPConfig
 

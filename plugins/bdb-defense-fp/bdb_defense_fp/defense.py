@@ -17,10 +17,10 @@ import math
 import torch
 from torch import nn
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.modules import classifier, penultimate
-from bdcore.poison import TrainSet
-from bdcore.trainer import StepInfo, TrainHook, train
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import classifier, penultimate
+from bdcore import TrainSet
+from bdcore import StepInfo, TrainHook, train
 
 from bdb_defense_fp.config import FPConfig
 

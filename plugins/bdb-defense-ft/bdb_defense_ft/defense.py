@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on, fine_tune
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on, fine_tune
 
 from bdb_defense_ft.config import FTConfig
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
 
 from bdb_defense_i_bau.config import IBAUConfig
 

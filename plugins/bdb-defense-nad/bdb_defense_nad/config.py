@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from bdcore.config import MethodConfig
+from bdcore import MethodConfig
 
 
 class NADConfig(MethodConfig):

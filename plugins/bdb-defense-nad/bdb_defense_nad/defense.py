@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.errors import BdbError
-from bdcore.trainer import StepInfo, TrainHook, train
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import BdbError
+from bdcore import StepInfo, TrainHook, train
 
 from bdb_defense_nad.config import NADConfig
 

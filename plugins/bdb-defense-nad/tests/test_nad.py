@@ -32,7 +32,7 @@ def test_attention_loss_l2_and_mse():
     ("mnist5k", "timm:resnet18", ["net.layer1", "net.layer2.1", "net.layer3.1"]),
 ])
 def test_stage_rule_taps_the_last_three_stages(dataset, model, expected):
-    from bdcore.harness import build_model, load_dataset
+    from bdcore import build_model, load_dataset
 
     data = load_dataset(dataset)
     net = build_model(model, data)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.reverse import anomaly_index, flag_outliers, median, reverse_engineer, stamp
-from bdcore.trainer import StepInfo, TrainHook, train
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import anomaly_index, flag_outliers, median, reverse_engineer, stamp
+from bdcore import StepInfo, TrainHook, train
 
 from bdb_defense_nc.config import NCConfig
 

@@ -19,7 +19,7 @@ Measured values below are "1 thread / 2 threads".
 import pytest
 import torch
 
-from bdcore.reverse import flag_outliers, median
+from bdcore import flag_outliers, median
 
 MINI = {"epochs": 30, "batch_size": 8, "patience": 3, "early_stop_patience": 6, "anomaly_threshold": 1.5}
 

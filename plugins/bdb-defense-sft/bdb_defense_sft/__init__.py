@@ -1,7 +1,7 @@
 """bdb plugin: Super-Fine-Tuning (entry point; light, no torch)."""
 
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import DefenseSpec
+from bdcore import hookimpl
+from bdcore import DefenseSpec
 
 
 @hookimpl

@@ -7,8 +7,8 @@ the base rate. Runs through the shared trainer's `cyclic` schedule.
 
 from __future__ import annotations
 
-from bdcore.defense import Defense, DefenseInputs, DefenseOutput, accuracy_on
-from bdcore.trainer import train
+from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
+from bdcore import train
 
 from bdb_defense_sft.config import SFTConfig
 

@@ -4,16 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from bdcore.config import TrainRecipe
-from bdcore.poison import TrainSet
-from bdcore.trainer import lr_at
+from bdcore import TrainRecipe
+from bdcore import TrainSet
+from bdcore import lr_at
 
 import bdb_defense_sft.defense as sft_module
 from bdb_defense_sft.config import SFTConfig
 
 
 def test_two_phases_of_triangular_cycles(monkeypatch):
-    from bdcore.defense import DefenseContext, DefenseInputs
+    from bdcore import DefenseContext, DefenseInputs
 
     seen = []
 
