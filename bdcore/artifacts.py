@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,10 +15,15 @@ from bdcore.config import config_hash
 
 
 class ArtifactCache:
-    """Tensors built once per content key and stored as safetensors under `root`."""
+    """Tensors built once per content key and stored as safetensors under `root`.
+
+    Every lookup is logged in `used` (name, file, whether it was built now, seconds), which the
+    harness saves in the run's meta.json so that a run says which artifacts it used.
+    """
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+        self.used: list[dict[str, Any]] = []
 
     def path(self, name: str, key: dict[str, Any]) -> Path:
         return self.root / f"{name}-{config_hash(key, 16)}.safetensors"
@@ -29,10 +35,15 @@ class ArtifactCache:
         path = self.path(name, key)
         if path.is_file():
             try:
-                return load_file(str(path))
+                tensors = load_file(str(path))
+                self.used.append({"name": name, "file": path.name, "built": False})
+                return tensors
             except Exception:
                 path.unlink(missing_ok=True)  # corrupt: rebuild
+        t0 = time.perf_counter()
         tensors = {k: v.detach().cpu().contiguous() for k, v in build().items()}
+        self.used.append({"name": name, "file": path.name, "built": True,
+                          "seconds": round(time.perf_counter() - t0, 3)})
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".part")
         os.close(fd)

@@ -202,6 +202,7 @@ def run_attack(
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "attack_kind": spec.kind,
+        "artifacts": attack.ctx.artifacts.used,
     }
     with store.write(run_id) as w:
         w.json("config.json", cfg.model_dump(mode="json"))
@@ -367,6 +368,7 @@ def run_defense(
         "attack_config": acfg.model_dump(mode="json"),
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("reserve", "defense", "defense-run")},
         "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "artifacts": defense.ctx.artifacts.used,
     }
     with store.write(run_id) as w:
         w.json("config.json", cfg.model_dump(mode="json"))
