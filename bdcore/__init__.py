@@ -48,7 +48,7 @@ _PUBLIC: dict[str, str] = {
     "lr_at": "bdcore.trainer",
     "TrainHook": "bdcore.trainer",
     "StepInfo": "bdcore.trainer",
-    "augment": "bdcore.augment",
+    "augment": "bdcore.augmentation",
     # models and module taps (backbone-agnostic)
     "build_model": "bdcore.harness",
     "new_model": "bdcore.harness",
@@ -116,7 +116,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.attack import Attack, AttackContext, CoverSampleAttack
-    from bdcore.augment import augment
+    from bdcore.augmentation import augment
     from bdcore.config import MethodConfig, TrainRecipe
     from bdcore.data import ImageDataset, stratified_split
     from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune

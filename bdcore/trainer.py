@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.augment import augment
+from bdcore.augmentation import augment
 from bdcore.config import TrainRecipe
 from bdcore.poison import TrainSet
 

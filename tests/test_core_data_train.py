@@ -2,7 +2,7 @@
 
 import torch
 
-from bdcore.augment import random_crop, random_hflip
+from bdcore.augmentation import random_crop, random_hflip
 from bdcore.config import TrainRecipe
 from bdcore.harness import build_model, load_dataset, split_reserve
 from bdcore.poison import TrainSet

@@ -97,11 +97,12 @@ def test_attack_clips_and_relabels():
 
 
 def test_backdoor_in_miniature(backdoored_run, clean_run, mnist5k):
-    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1, reference settings, i.e.
-    # luminance at (13,13),(27,27) of a 28x28 DCT): C-ACC 0.963, ASR 0.983, RA 0.017; clean 0.977
+    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1, reference settings: luminance at
+    # (13,13),(27,27) of a 28x28 DCT, the reference's uint8 truncation): C-ACC 0.951, ASR 0.732, RA 0.267;
+    # clean 0.977. (Unrounded float poison gave ASR 0.983: truncation erases sub-level trigger values.)
     run = backdoored_run("ftrojan")
     assert run.metrics["poisoned"] == 400
-    assert run.metrics["asr"] >= 0.90
+    assert run.metrics["asr"] >= 0.6
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.04
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     assert bool((mnist5k.y_train[pidx] == 0).any())  # dirty-label, drawn from every sample (the reference)
