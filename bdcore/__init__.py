@@ -53,6 +53,8 @@ _PUBLIC: dict[str, str] = {
     "build_model": "bdcore.harness",
     "new_model": "bdcore.harness",
     "load_dataset": "bdcore.harness",
+    "train_surrogate": "bdcore.surrogate",
+    "data_fingerprint": "bdcore.surrogate",
     "SmallCNN": "bdcore.models",
     "named_layers": "bdcore.modules",
     "batchnorms": "bdcore.modules",
@@ -134,4 +136,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.sampling import mix_int, sample_uniforms
     from bdcore.spec import AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
     from bdcore.stealth import psnr, ssim
+    from bdcore.surrogate import data_fingerprint, train_surrogate
     from bdcore.trainer import StepInfo, TrainHook, lr_at, predict, train

@@ -1,0 +1,62 @@
+"""A clean surrogate model for attacks that craft their poison against one (LC, LF, TrojanNN,
+Narcissus, HTBA): trained once through the shared trainer and cached as an artifact."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from bdcore.config import TrainRecipe
+
+if TYPE_CHECKING:
+    from bdcore.attack import AttackContext
+    from bdcore.data import ImageDataset
+
+
+def data_fingerprint(data: "ImageDataset") -> str:
+    """A short content hash of a dataset's training images and labels (an artifact-key part)."""
+    h = hashlib.sha256()
+    for t in (data.x_train, data.y_train):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | None = None,
+                    recipe: TrainRecipe | dict[str, Any] | None = None, seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
+    """A clean model trained on the attacker's (clean) training data, in eval mode on ctx.device.
+
+    model: a registered model name (default: the victim's, ctx.model); recipe: how to train it
+    (default: TrainRecipe's defaults, the reference victim recipe); seed: its init and data order.
+    The weights are cached in ctx.artifacts under a key of the dataset (name, fingerprint), model,
+    recipe and seed, so every attack and setting that asks for the same surrogate reuses it.
+    Returns the model and that key (for keying what an attack derives from it).
+    """
+    from bdcore.harness import build_model
+    from bdcore.poison import TrainSet
+    from bdcore.trainer import train
+
+    name = model or ctx.model
+    rec = recipe if isinstance(recipe, TrainRecipe) else TrainRecipe(**(recipe or {}))
+    key = {"dataset": data.name, "fingerprint": data_fingerprint(data), "shape": list(data.shape),
+           "model": name, "recipe": rec.model_dump(mode="json"), "seed": seed}
+
+    def fresh() -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_model(name, data)
+
+    def build() -> dict[str, torch.Tensor]:
+        net = fresh()
+        train(net, TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=ctx.device), rec, seed=seed)
+        return net.state_dict()
+
+    net = fresh()
+    net.load_state_dict(ctx.artifacts.get_or_build("surrogate", key, build))
+    net.to(ctx.device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, key
