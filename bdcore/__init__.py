@@ -47,6 +47,8 @@ _PUBLIC: dict[str, str] = {
     "predict": "bdcore.trainer",
     "lr_at": "bdcore.trainer",
     "TrainHook": "bdcore.trainer",
+    "SAM": "bdcore.sharpness",
+    "sam_perturbation": "bdcore.sharpness",
     "StepInfo": "bdcore.trainer",
     "augment": "bdcore.augmentation",
     # models and module taps (backbone-agnostic)
@@ -65,11 +67,13 @@ _PUBLIC: dict[str, str] = {
     "FeatureTap": "bdcore.modules",
     "collect_features": "bdcore.modules",
     "penultimate": "bdcore.modules",
+    "last_feature_map": "bdcore.modules",
     "ChannelMask": "bdcore.modules",
     "zero_channels": "bdcore.modules",
     "get_module": "bdcore.modules",
     "bn_inputs": "bdcore.modules",
     "zero_bn_scale": "bdcore.modules",
+    "prune_bn_below": "bdcore.modules",
     "CONV_TYPES": "bdcore.modules",
     "BN_TYPES": "bdcore.modules",
     # trigger reverse engineering and robust statistics
@@ -129,11 +133,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
     from bdcore.models import SmallCNN
     from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, classifier,
-                                collect_features, conv_bn_pairs, convs, get_module, last_conv, named_layers,
-                                penultimate, zero_bn_scale, zero_channels)
+                                collect_features, conv_bn_pairs, convs, get_module, last_conv, last_feature_map,
+                                named_layers, penultimate, prune_bn_below, zero_bn_scale, zero_channels)
     from bdcore.poison import TrainSet
     from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
     from bdcore.sampling import mix_int, sample_uniforms
+    from bdcore.sharpness import SAM, sam_perturbation
     from bdcore.spec import AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
     from bdcore.stealth import psnr, ssim
     from bdcore.surrogate import data_fingerprint, train_surrogate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -91,11 +91,15 @@ class Defense:
         raise NotImplementedError(f"{type(self).__name__} must implement run")
 
 
-def fine_tune(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, **overrides: Any) -> nn.Module:
-    """Fine-tune `model` in place with the shared trainer; overrides change recipe fields."""
+def fine_tune(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, *, hooks: Sequence[Any] = (),
+              params: Iterable[torch.Tensor] | None = None, **overrides: Any) -> nn.Module:
+    """Fine-tune `model` in place with the shared trainer; overrides change recipe fields.
+
+    hooks: trainer hooks (e.g. `SAM`, a loss); params: the tensors to optimise (default: all).
+    """
     from bdcore.trainer import train
 
-    train(model, data, recipe.model_copy(update=overrides), seed=seed)
+    train(model, data, recipe.model_copy(update=overrides), seed=seed, hooks=hooks, params=params)
     return model
 
 

@@ -108,11 +108,19 @@ class ChannelMask(nn.Module):
 
     Attach with `with mask.attached(model):`; masks live in `mask.masks[name]`, shape (C,), and
     multiply the layer output channel-wise. Used by mask-learning defenses (ANP, RNP, AWM-style).
+
+    bn_scale: mask a BatchNorm layer's scale gamma only and keep its shift beta, i.e. output
+    m * out + (1 - m) * beta (every layer must then be a BN): a mask of 0 is then exactly the
+    pruning of `zero_bn_scale`, as ANP and RNP prune.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[tuple[str, nn.Module]] | None = None, init: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, layers: Sequence[tuple[str, nn.Module]] | None = None, init: float = 1.0,
+                 bn_scale: bool = False) -> None:
         super().__init__()
         self.layers = list(layers) if layers is not None else batchnorms(model)
+        self.bn_scale = bn_scale
+        if bn_scale and not all(isinstance(m, BN_TYPES) and m.affine for _, m in self.layers):
+            raise BdbError("ChannelMask(bn_scale=True) masks affine BatchNorm2d layers only")
         if not self.layers:
             raise BdbError(f"{type(model).__name__} has no BatchNorm2d layer to mask")
         device = next(model.parameters()).device
@@ -136,7 +144,12 @@ class ChannelMask(nn.Module):
         handles = []
         for n, m in self.layers:
             p = self.mask_of(n)
-            handles.append(m.register_forward_hook(lambda mod, inp, out, p=p: out * p.view(1, -1, 1, 1).to(out.dtype)))
+            if self.bn_scale:
+                hook = (lambda mod, inp, out, p=p: out * p.view(1, -1, 1, 1).to(out.dtype)
+                        + ((1 - p) * mod.bias).view(1, -1, 1, 1).to(out.dtype))
+            else:
+                hook = (lambda mod, inp, out, p=p: out * p.view(1, -1, 1, 1).to(out.dtype))
+            handles.append(m.register_forward_hook(hook))
         try:
             yield self
         finally:
@@ -200,3 +213,45 @@ def zero_bn_scale(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> N
     if idx.numel():
         with torch.no_grad():
             layer.weight[idx.to(layer.weight.device)] = 0
+
+
+@torch.no_grad()
+def last_feature_map(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
+    """The submodule whose output is the last spatial feature map of a forward pass.
+
+    The end of the convolutional trunk, before global pooling: the last module (in the order the
+    forward pass finishes them) whose output is 4-D with more than one spatial position, e.g.
+    small-cnn's `features` or a ResNet's last stage. Found by one forward pass of `example`
+    (a batch of float images) with hooks on every submodule; the model's mode is kept.
+    """
+    found: list[str] = []
+    handles = [m.register_forward_hook(lambda mod, inp, out, n=n: found.append(n)
+                                       if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1
+                                       else None)
+               for n, m in model.named_modules() if n]
+    was_training = model.training
+    model.eval()
+    try:
+        model(example)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    if not found:
+        raise BdbError(f"{type(model).__name__} produces no spatial feature map")
+    return found[-1], get_module(model, found[-1])
+
+
+def prune_bn_below(layers: Sequence[tuple[str, nn.Module]], masks: Sequence[torch.Tensor],
+                   threshold: float) -> dict[str, list[int]]:
+    """Prune (`zero_bn_scale`) every BN neuron whose mask value is below `threshold`.
+
+    layers: (name, BatchNorm2d) pairs; masks: one tensor of mask values per layer, in the same order
+    (e.g. learnt by ANP or RNP). Returns the pruned channel indices per layer name.
+    """
+    pruned = {}
+    for (name, bn), m in zip(layers, masks):
+        idx = torch.nonzero(m.detach() < threshold).flatten()
+        zero_bn_scale(bn, idx)
+        pruned[name] = idx.tolist()
+    return pruned

@@ -31,6 +31,8 @@ class StepInfo:
     """Seeded generator for any randomness a hook needs (keeps runs reproducible)."""
     running_loss: float = float("nan")
     """Exponential moving average of the training loss."""
+    stop: bool = False
+    """A hook sets this to end training after the current step (e.g. an early-stopping criterion)."""
 
 
 class TrainHook:
@@ -46,6 +48,16 @@ class TrainHook:
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> torch.Tensor | None:
         """Return a loss to replace cross-entropy of model(x) vs y, or None to keep it."""
         return None
+
+    def before_update(self, model: nn.Module, params: Sequence[torch.Tensor], regrad: Callable[[], torch.Tensor],
+                      step: StepInfo) -> None:
+        """Called after the backward pass, before the optimiser step, with the gradients of `params` in place.
+
+        `regrad()` recomputes the step's loss on the same batch (zeroing the gradients first, then
+        forward and backward) and returns it, so a hook may move the weights, take the gradient there
+        and move them back: sharpness-aware minimisation (`bdcore.SAM`) or weight-perturbation
+        methods. The optimiser then steps with whatever gradients are in place.
+        """
 
     def after_step(self, model: nn.Module, step: StepInfo) -> None:
         """Called after the optimiser step (e.g. to update a trigger generator)."""
@@ -115,7 +127,8 @@ def train(
     if recipe.channels_last and device.type in ("cpu", "cuda"):
         model.to(memory_format=torch.channels_last)
     fwd = torch.compile(model) if recipe.compile else model
-    opt = make_optimizer(params if params is not None else model.parameters(), recipe)
+    params = list(params if params is not None else model.parameters())
+    opt = make_optimizer(params, recipe)
     gen = torch.Generator().manual_seed(seed)
     n = len(data)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
@@ -142,16 +155,26 @@ def train(
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(recipe, info.step, total)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = None
-                for h in hooks:
-                    loss = h.loss(fwd, x, y, info)
-                    if loss is not None:
-                        break
-                if loss is None:
-                    loss = F.cross_entropy(fwd(x), y)
+
+            def step_loss(x: torch.Tensor = x, y: torch.Tensor = y) -> torch.Tensor:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    for h in hooks:
+                        hook_loss = h.loss(fwd, x, y, info)
+                        if hook_loss is not None:
+                            return hook_loss
+                    return F.cross_entropy(fwd(x), y)
+
+            def regrad() -> torch.Tensor:
+                opt.zero_grad(set_to_none=True)
+                again = step_loss()
+                again.backward()
+                return again.detach()
+
+            loss = step_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            for h in hooks:
+                h.before_update(model, params, regrad, info)
             opt.step()
             lv = float(loss.detach())
             info.running_loss = lv if math.isnan(info.running_loss) else 0.9 * info.running_loss + 0.1 * lv
@@ -161,13 +184,17 @@ def train(
             info.step += 1
             if progress is not None:
                 progress(info.step, total, info.running_loss)
+            if info.stop:
+                break
         losses.append(info.running_loss)
         for h in hooks:
             h.on_epoch_end(model, epoch)
+        if info.stop:
+            break
     model.eval()
     if recipe.channels_last:
         model.to(memory_format=torch.contiguous_format)
-    return TrainStats(recipe.epochs, info.step, images, time.perf_counter() - t0, info.running_loss, losses)
+    return TrainStats(len(losses), info.step, images, time.perf_counter() - t0, info.running_loss, losses)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ from torch import nn
 from bdcore import augment
 from bdcore import Defense, DefenseInputs, DefenseOutput, accuracy_on
 from bdcore import BdbError
-from bdcore import batchnorms, zero_bn_scale
+from bdcore import batchnorms, prune_bn_below
 
 from bdb_defense_anp.config import ANPConfig
 
@@ -92,12 +92,7 @@ def optimise_masks(fwd: NeuronPerturbedForward, data, c: ANPConfig, gen: torch.G
 
 def prune_below(fwd: NeuronPerturbedForward, mask: torch.Tensor, threshold: float) -> dict[str, list[int]]:
     """Zero the BN scale of every neuron whose mask is below `threshold`; returns the pruned indices."""
-    pruned = {}
-    for (name, bn), m in zip(fwd.layers, mask.split(fwd.sizes)):
-        idx = torch.nonzero(m < threshold).flatten()
-        zero_bn_scale(bn, idx)
-        pruned[name] = idx.tolist()
-    return pruned
+    return prune_bn_below(fwd.layers, mask.split(fwd.sizes), threshold)
 
 
 class ANP(Defense):

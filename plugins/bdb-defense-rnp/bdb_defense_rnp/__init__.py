@@ -1,0 +1,21 @@
+"""bdb plugin: Reconstructive Neuron Pruning, RNP (entry point; light, no torch)."""
+
+from bdcore import hookimpl
+from bdcore import DefenseSpec
+
+
+@hookimpl
+def bdb_register_defenses() -> list[DefenseSpec]:
+    return [
+        DefenseSpec(
+            name="rnp",
+            summary="unlearn the model on clean data by gradient ascent, learn BN-neuron masks that recover it, "
+                    "and prune the neurons with small masks from the original model",
+            paper="Li et al., Reconstructive Neuron Pruning for Backdoor Defense, ICML 2023",
+            stage="post",
+            config="bdb_defense_rnp.config:RNPConfig",
+            factory="bdb_defense_rnp.defense:RNP",
+            test_settings={"mask_epochs": 2},
+            presets={"quick": {"data_fraction": 1.0}},
+        )
+    ]

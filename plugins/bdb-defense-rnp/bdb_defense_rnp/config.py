@@ -1,0 +1,24 @@
+"""RNP settings (reference defaults: the paper's CIFAR-10 setting, CATALOG.md)."""
+
+from pydantic import Field
+
+from bdcore import MethodConfig
+
+
+class RNPConfig(MethodConfig):
+    """Unlearn (filter level), recover (neuron masks), prune by threshold."""
+
+    data_fraction: float = Field(0.2, gt=0, le=1, description="share of the 5% clean reserve used (paper: 1% of the "
+                                                              "training set = 0.2 of the reserve), stratified by class")
+    batch_size: int = Field(128, ge=1, description="mini-batch size of both stages")
+    unlearn_lr: float = Field(0.01, gt=0, description="SGD learning rate of the gradient-ascent unlearning")
+    unlearn_momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the unlearning")
+    unlearn_weight_decay: float = Field(5e-4, ge=0, description="weight decay of the unlearning")
+    clean_threshold: float = Field(0.2, ge=0, le=1, description="stop unlearning once the accuracy on the unlearning "
+                                                                "batches of an epoch falls to this value")
+    max_unlearn_epochs: int = Field(20, ge=1, description="at most this many unlearning epochs")
+    mask_lr: float = Field(0.2, gt=0, description="SGD learning rate of the neuron masks")
+    mask_momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the neuron masks")
+    mask_epochs: int = Field(20, ge=1, description="mask recovery epochs")
+    threshold: float = Field(0.7, ge=0, le=1, description="prune the neurons whose recovered mask is below this value")
+    augment: bool = Field(True, description="random crop/flip of the clean batches, as in victim training")
