@@ -1,0 +1,19 @@
+"""bdb plugin: Activation Clustering, AC (entry point; light, no torch)."""
+
+from bdcore import DefenseSpec, hookimpl
+
+
+@hookimpl
+def bdb_register_defenses() -> list[DefenseSpec]:
+    return [
+        DefenseSpec(
+            name="ac",
+            summary="cluster each class's penultimate activations (10-dim PCA/ICA, k-means k=2) and remove the "
+                    "small cluster; the harness retrains on the rest",
+            paper="Chen, Carvalho, Baracaldo, Ludwig, Edwards, Lee, Molloy & Srivastava, Detecting Backdoor Attacks "
+                  "on Deep Neural Networks by Activation Clustering, SafeAI@AAAI 2019",
+            stage="pre",
+            config="bdb_defense_ac.config:ACConfig",
+            factory="bdb_defense_ac.defense:ActivationClustering",
+        )
+    ]

@@ -1,0 +1,44 @@
+"""Activation Clustering in miniature (mnist5k, small-cnn, 15 epochs, 10% poison, seed 0, 1 thread).
+
+Measured with the default settings (PCA to 10 dims, k-means k=2, relative size < 0.35), retraining with
+the victim's recipe on the kept samples:
+  attack    TPR    FPR    AUROC   C-ACC before -> after   ASR before -> after   DER
+  BadNets   0.558  0.019  0.667   0.972 -> 0.961          0.998 -> 0.420       0.78
+  Blended   0.000  0.014  0.962   0.970 -> 0.967          1.000 -> 1.000       0.50
+At 10% poison of the whole set the target class is half poisoned (400 of its 800 samples), so the
+"poisoned cluster is small" assumption holds only partly: k-means cuts 223 of the 400 BadNets samples
+(98% pure) into a cluster of 28% of the class; the rest stays with the clean target images. Against
+Blended k-means separates the 400 poisoned samples perfectly, but as exactly half of the class, so the
+relative-size rule (< 35%) does not call them poisoned: nothing of class 0 is removed (AUROC stays high
+because the scores rank the clusters, not the rule).
+"""
+
+import pytest
+
+from bdcore.testing import spec_of
+
+
+def test_reference_defaults_match_the_catalog():
+    cfg = spec_of("defense", "ac").config_model()()
+    assert (cfg.reduce, cfg.dims, cfg.clusters, cfg.size_threshold) == ("pca", 10, 2, 0.35)
+
+
+def test_ac_removes_half_the_badnet_poison_and_lowers_asr(backdoored_run, defended_run):
+    run = backdoored_run("badnet")
+    d = defended_run("ac", run.run_id)
+    det = d.metrics["detection"]
+    assert 0 in d.metrics["info"]["flagged_classes"]
+    assert det["tpr"] >= 0.45       # measured 0.558
+    assert det["fpr"] <= 0.05       # measured 0.019 (class 7's small cluster of 64 clean images)
+    assert det["auroc"] >= 0.6      # measured 0.667
+    assert d.metrics["asr"] <= 0.6  # measured 0.420 (from 0.998)
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03  # measured 0.972 -> 0.961
+
+
+@pytest.mark.xfail(strict=True, reason="at 10% poison the Blended cluster is half of the target class; the relative-size "
+                                       "rule (< 0.35) does not flag it (measured TPR 0.000, ASR 1.000 after retraining)")
+def test_ac_removes_blended_poison(backdoored_run, defended_run):
+    run = backdoored_run("blended")
+    d = defended_run("ac", run.run_id)
+    assert d.metrics["detection"]["auroc"] >= 0.9  # measured 0.962: the ranking is right ...
+    assert d.metrics["detection"]["tpr"] >= 0.5    # ... the decision is not (measured 0.000)

@@ -1,0 +1,43 @@
+"""SPECTRE in miniature (mnist5k, small-cnn, 15 epochs, seed 0, 1 thread).
+
+Measured (the top 1.5 x eps of every class flagged; scores = QUE):
+  attack (poison)   eps   share of target class poisoned   TPR    FPR    AUROC
+  BadNets 10%       0.1   50%                              0.300  0.135  0.654
+  Blended 10%       0.1   50%                              0.220  0.144  0.538
+  BadNets 10%       0.3   50%                              0.773  0.416  0.790
+  Blended 10%       0.3   50%                              0.575  0.438  0.607
+  BadNets 5%        0.1   33%                              0.425  0.137  0.805
+  BadNets 5%        0.3   33%                              1.000  0.422  0.994
+The robust estimate needs the poison to be a minority of its class that the assumed eps covers; at 10%
+poison of the whole set the target class is half poisoned and the clean "majority" is not one.
+"""
+
+import pytest
+
+from bdcore.testing import spec_of
+
+
+def test_defaults():
+    cfg = spec_of("defense", "spectre").config_model()()
+    assert (cfg.eps, cfg.removal_factor, cfg.dims, cfg.alpha) == (0.1, 1.5, 32, 4.0)
+
+
+def test_spectre_ranks_badnet_poison_above_chance(backdoored_run, defended_run):
+    run = backdoored_run("badnet")
+    det = defended_run("spectre", run.run_id).metrics["detection"]
+    assert det["auroc"] >= 0.6   # measured 0.654
+    assert det["tpr"] >= 0.25    # measured 0.300
+
+
+def test_spectre_separates_a_minority_poison_when_eps_covers_it(backdoored_run, defended_run):
+    run = backdoored_run("badnet", pratio=0.05)  # 200 of the target class's 600 samples poisoned
+    det = defended_run("spectre", run.run_id, settings={"eps": 0.3}).metrics["detection"]
+    assert det["auroc"] >= 0.97  # measured 0.994
+    assert det["tpr"] >= 0.95    # measured 1.000 (FPR 0.422: 45% of every class is flagged)
+
+
+@pytest.mark.xfail(strict=True, reason="Blended at 10% poisons half the target class; the robust estimate has no clean "
+                                       "majority to fit (measured AUROC 0.538)")
+def test_spectre_ranks_blended_poison(backdoored_run, defended_run):
+    run = backdoored_run("blended")
+    assert defended_run("spectre", run.run_id).metrics["detection"]["auroc"] >= 0.7
