@@ -36,21 +36,24 @@ def check_run_plan(store: RunStore, device: str, attacks: list[AttackRunConfig] 
                    data_root: str | None = None, reg: Registry | None = None) -> list[AttackRunConfig]:
     """Validate everything a command will need; returns the resolved attack configs.
 
-    Checks, in order: the device, the store is writable, the attack run id (for 'defend'), each
-    defense and its settings, each attack run (method, settings, dataset, model, target).
+    Checks, in order: the device, the attack run id's form (for 'defend'), each defense and its
+    settings, each attack run (method, settings, dataset, model, target), that the store is
+    writable, and that the attack run exists and did not diverge.
     """
     reg = reg or registry()
     pick_device(device)
-    store.check_writable()
     if attack_run is not None:
         check_run_ref(attack_run)
+    for name, settings in defenses:
+        check_defense(name, settings, reg)
+    resolved = [check_attack(cfg, reg, data_root) for cfg in attacks]
+    store.check_writable()
+    if attack_run is not None:
         run = store.load(attack_run)
         if run.kind != "attack":
             raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
         if run.diverged:
             raise BdbError(f"attack run {run.run_id} diverged (non-finite loss or weights): nothing to defend; "
                            "retrain it with a lower --lr")
-    for name, settings in defenses:
-        check_defense(name, settings, reg)
-    return [check_attack(cfg, reg, data_root) for cfg in attacks]
+    return resolved
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -397,23 +398,33 @@ def preview_cmd(
               markup=False)
 
 
+LEADERBOARD_COLUMNS = (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
+                       ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
+                       ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left"))
+WIDE = 110
+"""Below this terminal width the leaderboard drops PSNR/SSIM and its borders, and cells fold."""
+
+
 def _leaderboard_table(rows: list[dict], title: str) -> Table:
-    t = Table(title=escape(title))
-    for col, just in (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
-                      ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
-                      ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left")):
-        # names keep their full width (up to 24) when the terminal is narrow; numbers and run ids fold
-        key = {"ratio": None, "run": None}.get(col, col)
-        widest = max((len(str(r.get(key) or "")) for r in rows), default=0) if just == "left" and key else 0
-        t.add_column(col, justify=just, overflow="fold", min_width=min(widest, 24) or None)
+    wide = out.width >= WIDE
+    if wide:
+        t = Table(title=escape(title))
+    else:
+        t = Table(title=escape(title) + " (scores in %; PSNR/SSIM: wider terminal or --json)", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
+    for col, just in LEADERBOARD_COLUMNS:
+        if not wide and col in ("PSNR", "SSIM"):
+            continue
+        t.add_column(col if wide else col.removesuffix(" %"), justify=just, overflow="fold")
 
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
     for r in rows:
+        stealth = [num(r.get("psnr"), ".2f"), num(r.get("ssim"), ".4f")] if wide else []
         t.add_row(*_cells(r["dataset"], r["model"], r["attack"], num(r["pratio"], "g"), r["defense"],
-                          _pct(r["cacc"]), _pct(r["asr"]), _pct(r["ra"]), num(r["der"], ".3f"),
-                          num(r.get("psnr"), ".2f"), num(r.get("ssim"), ".4f"), r["run_id"]))
+                          _pct(r["cacc"]), _pct(r["asr"]), _pct(r["ra"]), num(r["der"], ".3f"), *stealth,
+                          r["run_id"]))
     return t
 
 
