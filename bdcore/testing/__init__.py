@@ -157,6 +157,16 @@ def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
     assert_same_snapshot(snap, _snapshot(store, again))
 
 
+def check_plugins_load(reg: Any = None) -> None:
+    """Every installed plugin distribution loaded (a plugin that fails to import gets no other
+    conformance test, so this is where it fails loudly)."""
+    from bdcore.registry import registry
+
+    broken = (reg or registry()).broken
+    assert not broken, "plugin(s) failed to load: " + "; ".join(f"{p.package} ({p.entry_point}): {p.error}"
+                                                             for p in broken)
+
+
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
     from bdcore.registry import registry
@@ -167,5 +177,5 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "installed",
+    "check_defense_runs", "check_plugins_load", "installed",
 ]
