@@ -73,7 +73,8 @@ def build_config(model: type[BaseModel], values: dict[str, Any], what: str) -> B
         return model.model_validate(values)
     except ValidationError as exc:
         fields = ", ".join(model.model_fields) or "none"
-        raise BdbError(format_validation_error(exc, what, model.model_fields) + f" (settings: {fields}; see 'bdb info')") from None
+        message = format_validation_error(exc, what, model.model_fields)
+        raise BdbError(f"{message} (settings: {fields}; see 'bdb info')") from None
 
 
 def config_hash(payload: dict[str, Any], length: int = 12) -> str:
