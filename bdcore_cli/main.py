@@ -242,7 +242,7 @@ def _progress(label: str):
 
 
 def _metrics_table(title: str, rows: list[tuple[str, dict]], der: Optional[float] = None) -> Table:
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("", "C-ACC %", "ASR %", "RA %"):
         t.add_column(col, justify="right")
     for label, m in rows:
