@@ -406,25 +406,28 @@ WIDE = 110
 
 
 def _leaderboard_table(rows: list[dict], title: str) -> Table:
-    wide = out.width >= WIDE
-    if wide:
-        t = Table(title=escape(title))
-    else:
-        t = Table(title=escape(title) + " (scores in %; PSNR/SSIM: wider terminal or --json)", box=box.SIMPLE_HEAD,
-                  show_edge=False, pad_edge=False, collapse_padding=True)
-    for col, just in LEADERBOARD_COLUMNS:
-        if not wide and col in ("PSNR", "SSIM"):
-            continue
-        t.add_column(col if wide else col.removesuffix(" %"), justify=just, overflow="fold")
-
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    for r in rows:
-        stealth = [num(r.get("psnr"), ".2f"), num(r.get("ssim"), ".4f")] if wide else []
-        t.add_row(*_cells(r["dataset"], r["model"], r["attack"], num(r["pratio"], "g"), r["defense"],
-                          _pct(r["cacc"]), _pct(r["asr"]), _pct(r["ra"]), num(r["der"], ".3f"), *stealth,
-                          r["run_id"]))
+    cells = [{"dataset": r["dataset"], "model": r["model"], "attack": r["attack"], "ratio": num(r["pratio"], "g"),
+              "defense": r["defense"], "C-ACC %": _pct(r["cacc"]), "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
+              "DER": num(r["der"], ".3f"), "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
+              "run": r["run_id"]} for r in rows]
+    columns = list(LEADERBOARD_COLUMNS)
+    if out.width >= WIDE:
+        t = Table(title=escape(title))
+    else:  # narrow: no borders, no PSNR/SSIM, and a dataset/model/ratio shared by every row goes to the title
+        shared = [c for c in ("dataset", "model", "ratio") if rows and len({str(x[c]) for x in cells}) == 1]
+        drop = {"PSNR", "SSIM", *shared}
+        columns = [(c, j) for c, j in columns if c not in drop]
+        note = ", ".join(str(cells[0][c]) for c in shared)
+        t = Table(title=escape(title + (f" ({note})" if note else "")),
+                  caption="C-ACC, ASR, RA in %; PSNR/SSIM: wider terminal or --json", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
+    for col, just in columns:
+        t.add_column(col if t.box is not box.SIMPLE_HEAD else col.removesuffix(" %"), justify=just, overflow="fold")
+    for c in cells:
+        t.add_row(*_cells(*(c[col] for col, _ in columns)))
     return t
 
 
@@ -542,7 +545,7 @@ def install_cmd(
     method: str = typer.Argument(..., help="a method id, e.g. wanet (installs bdb-attack-wanet)"),
     kind: Optional[str] = typer.Option(None, "--kind", help="attack or defense, when the id could be either"),
     find_links: Optional[str] = typer.Option(None, "--find-links", help="a directory of wheels (or URL) for pip"),
-    no_index: bool = typer.Option(False, "--no-index", help="do not use the package index (offline, with --find-links)"),
+    no_index: bool = typer.Option(False, "--no-index", help="use no package index (offline, with --find-links)"),
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="upgrade if already installed"),
 ) -> None:
     """Install a method's plugin package with pip (bdb-attack-<id> or bdb-defense-<id>)."""
