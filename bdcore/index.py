@@ -90,12 +90,15 @@ class RunIndex:
         con.execute(_CREATE)
         return con
 
+    def _read_only_uri(self) -> str:
+        return self.path.resolve().as_uri() + "?mode=ro"
+
     def _valid(self) -> bool:
         """The index file exists, is a database and has the current schema."""
         if not self.path.is_file():
             return False
         try:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            con = sqlite3.connect(self._read_only_uri(), uri=True, timeout=30)
             try:
                 version = con.execute("PRAGMA user_version").fetchone()[0]
                 cols = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
@@ -191,7 +194,7 @@ class RunIndex:
             warn(f"could not update the run index ({type(exc).__name__}: {exc})")
         if not self._valid():
             return []
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        con = sqlite3.connect(self._read_only_uri(), uri=True, timeout=30)
         con.row_factory = sqlite3.Row
         try:
             q = "SELECT * FROM runs" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, run_id"
