@@ -29,6 +29,7 @@ from bdcore.data import ImageDataset
 from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput
 from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
+from bdcore.identity import check_fingerprint, dataset_fingerprint, resolve_input_files
 from bdcore.metrics import der, detection, rir
 from bdcore.models import with_normalization
 from bdcore.poison import TrainSet, poison_train_set
@@ -121,14 +122,18 @@ def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any],
     return spec, cfg
 
 
-def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None) -> AttackRunConfig:
-    """The fully resolved config (every default filled in): the thing that is hashed and saved."""
+def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None,
+                          data_root: str | None = None) -> AttackRunConfig:
+    """The fully resolved config (every default filled in, the data's fingerprint, the content hash
+    of every file a setting names): the thing that is hashed and saved."""
     reg = reg or registry()
     check_preset(cfg.preset)
     _, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
     reg.get("dataset", cfg.dataset)
     reg.get("model", cfg.model)
-    return cfg.model_copy(update={"attack_config": acfg.model_dump(mode="json")})
+    values, files = resolve_input_files(acfg.model_dump(mode="json"))
+    fingerprint = dataset_fingerprint(load_dataset(cfg.dataset, data_root, reg))
+    return cfg.model_copy(update={"attack_config": values, "data_fingerprint": fingerprint, "input_files": files})
 
 
 def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, device: torch.device,
@@ -163,7 +168,7 @@ def run_attack(
     """Train a backdoored model (or reuse the finished run with the same resolved config)."""
     reg = reg or registry()
     store = store or RunStore()
-    cfg = resolve_attack_config(cfg, reg)
+    cfg = resolve_attack_config(cfg, reg, data_root)
     run_id = cfg.run_id()
     if not force and store.is_complete(run_id):
         return store.load(run_id)
@@ -244,6 +249,7 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
         raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
     cfg = AttackRunConfig.model_validate(run.config)
     data = load_dataset(cfg.dataset, data_root, reg)
+    check_fingerprint(cfg.data_fingerprint, data, run.run_id)
     attack = make_attack(cfg, data, store, device, reg)
     if run.file("attack_state.safetensors").is_file():
         attack.load_state({k: v.to(device) for k, v in store.load_tensors(run, "attack_state.safetensors").items()})

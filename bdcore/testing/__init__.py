@@ -254,6 +254,16 @@ def poison_train_set(x, y, attack, pidx, **kw: Any):
     return _poison(x, y, attack, pidx, **kw)
 
 
+def check_plugins_load(reg: Any = None) -> None:
+    """Every installed plugin distribution loaded (a plugin that fails to import gets no other
+    conformance test, so this is where it fails loudly)."""
+    from bdcore.registry import registry
+
+    broken = (reg or registry()).broken
+    assert not broken, "plugin(s) failed to load: " + "; ".join(f"{p.package} ({p.entry_point}): {p.error}"
+                                                             for p in broken)
+
+
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
     from bdcore.registry import registry
@@ -264,5 +274,6 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "check_sealed_inputs", "installed", "load_attack_run", "poison_train_set",
+    "check_defense_runs", "check_sealed_inputs", "check_plugins_load", "installed", "load_attack_run",
+    "poison_train_set",
 ]
