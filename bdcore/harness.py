@@ -31,7 +31,7 @@ from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
 from bdcore.identity import check_fingerprint, dataset_fingerprint, resolve_input_files
 from bdcore.metrics import der, detection, rir
-from bdcore.models import with_normalization
+from bdcore.models import load_pretrained, with_normalization
 from bdcore.poison import TrainSet, poison_train_set
 from bdcore.presets import check_preset, method_settings
 from bdcore.registry import Registry, registry
@@ -73,7 +73,10 @@ def load_dataset(name: str, root: str | None = None, reg: Registry | None = None
     key = (name, root)
     if key not in _DATA_CACHE:
         spec = reg.get("dataset", name)
-        data = spec.load()(root)
+        if spec.name.endswith(":"):  # a family: factory(options after the prefix, root)
+            data = spec.load()(name[len(spec.name):], root)
+        else:
+            data = spec.load()(root)
         if not isinstance(data, ImageDataset):
             raise BdbError(f"dataset {name!r} from {spec.package} did not return an ImageDataset")
         _DATA_CACHE[key] = data
@@ -87,15 +90,22 @@ def build_model(name: str, data: ImageDataset, reg: Registry | None = None) -> n
 
 def new_model(name: str, num_classes: int, shape: tuple[int, int, int], mean: tuple[float, ...],
               std: tuple[float, ...], device: torch.device | None = None, reg: Registry | None = None) -> nn.Module:
-    """A freshly initialised registered model for images of `shape` in [0, 1] (normalised inside)."""
+    """A freshly initialised registered model for images of `shape` in [0, 1] (normalised inside).
+
+    `<model>@<path>` starts from the local weights file at path (safetensors, or a torch state dict
+    read with weights_only): every tensor whose name and shape match is loaded (see load_pretrained).
+    """
     reg = reg or registry()
     spec = reg.get("model", name)
     factory = spec.load()
+    name, _, weights = name.partition("@")
     c, h, _ = shape
     if spec.name.endswith(":"):
         net = factory(name[len(spec.name):], num_classes, c, h)
     else:
         net = factory(num_classes=num_classes, in_channels=c, image_size=h)
+    if weights:
+        load_pretrained(net, weights)
     net = with_normalization(net, mean, std)
     return net.to(device) if device is not None else net
 

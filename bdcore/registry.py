@@ -68,7 +68,9 @@ class Registry:
         specs = self.specs[kind]
         if name in specs:
             return specs[name]
-        if kind == "model" and ":" in name:
+        if kind == "model" and "@" in name:  # a model with local pretrained weights: <model>@<path>
+            return self.get(kind, name.split("@", 1)[0])
+        if ":" in name:  # a name family, e.g. timm:resnet18 or imagefolder:64
             prefix = name.split(":", 1)[0] + ":"
             if prefix in specs:
                 return specs[prefix]

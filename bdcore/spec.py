@@ -137,7 +137,10 @@ class DefenseSpec(MethodSpec):
 
 @dataclass
 class DatasetSpec(_Spec):
-    """A dataset: factory(root: str | None) -> bdcore.data.ImageDataset."""
+    """A dataset: factory(root: str | None) -> bdcore.data.ImageDataset.
+
+    A name ending in ':' is a family (e.g. 'imagefolder:'): factory(options_after_prefix, root).
+    """
 
     kind_label = "dataset"
     source: str = ""
