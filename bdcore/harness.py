@@ -243,8 +243,8 @@ def trigger_stealth(data: ImageDataset, poisoned: TrainSet, pidx: torch.Tensor,
                     limit: int = 512) -> dict[str, float | None]:
     """PSNR/SSIM between clean and poisoned training images (up to `limit` poisoned samples)."""
     idx = pidx[:limit]
-    if not len(idx):
-        return stealth(data.x_train[:0].float(), data.x_train[:0].float())
+    if not len(idx):  # nothing poisoned (the clean baseline): no stealth to measure
+        return {"psnr": None, "ssim": None}
     x = data.x_train[idx].float().div(255)
     xp, _ = poisoned.batch(idx)
     return stealth(x, xp.cpu())
