@@ -107,3 +107,25 @@ def test_bdb_analyze_writes_a_png_and_prints_numbers(attack, bdb_store, tmp_path
     r = CliRunner().invoke(app, ["analyze", "tsne", "--run", "a-nothing", "--out", str(out), "--runs",
                                  str(bdb_store.root)])
     assert r.exit_code == 2 and "no finished run" in r.output
+
+
+def test_every_installed_analysis_has_metadata_and_light_modules():
+    from bdcore.registry import registry
+    from bdcore.testing import check_metadata, installed
+
+    reg = registry()
+    modules = set()
+    for name in installed("analysis"):
+        check_metadata("analysis", name)
+        spec = reg.get("analysis", name)
+        assert spec.reference, f"{name}: no reference tool"
+        model = spec.config_model()
+        for fname, field in model.model_fields.items():
+            assert field.description, f"{name}: setting {fname!r} has no description"
+        if isinstance(spec.config, str):
+            modules.add(spec.config.split(":")[0])
+        modules.update(p.module.split(":")[0] for p in reg.plugins if p.package == spec.package)
+    code = (f"import importlib, sys\nfor m in {sorted(modules)!r}: importlib.import_module(m)\n"
+            "print('torch' if 'torch' in sys.modules or 'matplotlib' in sys.modules else 'ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:] + res.stdout

@@ -5,6 +5,8 @@ from bdcore import AnalysisSpec, hookimpl
 _TOOLS = {
     "tsne": ("t-SNE of a layer's features (default: penultimate), coloured by class, poisoned samples marked",
              "TSNE", "TSNEConfig"),
+    "umap": ("UMAP of a layer's features, coloured by class, poisoned samples marked (extra: bdcore[analysis])",
+             "UMAP", "UMAPConfig"),
     "neuron-activation": ("a layer's mean per-neuron activation on clean vs triggered images", "NeuronActivation",
                           None),
     "tac": ("trigger activation change per neuron: how far the trigger moves each channel's map", "TAC", None),

@@ -75,21 +75,29 @@ def knn_separation(emb: np.ndarray, positive: np.ndarray, k: int = 10) -> float:
 
 
 class TSNE(Analysis):
-    """scikit-learn's t-SNE of a layer's features (PCA first); colour = true class, black x =
-    poisoned. Number: how well poisoned samples separate (k-NN balanced accuracy, chance 0.5)."""
+    """scikit-learn's t-SNE of a layer's features (PCA first); colour = true class, black-edged X =
+    poisoned. Number: how well poisoned samples separate (k-NN AUROC, chance 0.5)."""
+
+    method = "t-SNE"
+    default_n = 1000
+
+    def embed(self, f: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
+        from sklearn.manifold import TSNE as SKTSNE
+
+        perplexity = min(self.config.perplexity, max(2.0, (len(f) - 1) / 3))
+        emb = SKTSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(f)
+        return emb, {"perplexity": float(perplexity)}
 
     def run(self, ctx: AnalysisContext) -> AnalysisResult:
         from sklearn.decomposition import PCA
-        from sklearn.manifold import TSNE as SKTSNE
 
         c = self.config
-        s = ctx.sample(default_split="mixed", default_n=1000)
+        s = ctx.sample(default_split="mixed", default_n=self.default_n)
         layer = ctx.feature_layer()
         f = ctx.features(s.x, layer).numpy().astype(np.float64)
         if f.shape[1] > c.pca and len(f) > c.pca:
             f = PCA(n_components=c.pca, random_state=ctx.seed).fit_transform(f)
-        perplexity = min(c.perplexity, max(2.0, (len(f) - 1) / 3))
-        emb = SKTSNE(n_components=2, perplexity=perplexity, init="pca", random_state=ctx.seed).fit_transform(f)
+        emb, extra = self.embed(f, ctx.seed)
         pois = s.poisoned.numpy()
         sep = knn_separation(emb, pois, c.neighbours)
         feat_sep = knn_separation(f, pois, c.neighbours)
@@ -108,10 +116,29 @@ class TSNE(Analysis):
             fig.colorbar(sc, ax=ax, fraction=0.046, label="true class")
         ax.set_xticks([])
         ax.set_yticks([])
-        _finish(fig, ctx, f"t-SNE of {layer} on {s.split} (n={len(s)}); poisoned vs clean k-NN AUROC {sep:.2f}")
+        _finish(fig, ctx, f"{self.method} of {layer} on {s.split} (n={len(s)}); poisoned vs clean k-NN AUROC {sep:.2f}")
         return AnalysisResult(figure=fig, numbers={
-            "layer": layer, "n": len(s), "poisoned": int(pois.sum()), "perplexity": float(perplexity),
+            "layer": layer, "n": len(s), "poisoned": int(pois.sum()), **extra,
             "poison_separation_embedding": sep, "poison_separation_features": feat_sep})
+
+
+class UMAP(TSNE):
+    """The same picture with umap-learn's UMAP (faster on more samples; default n 3000). Needs the
+    optional extra: pip install 'bdcore[analysis]'."""
+
+    method = "UMAP"
+    default_n = 3000
+
+    def embed(self, f: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
+        try:
+            import umap
+        except ImportError:
+            raise BdbError("the umap tool needs umap-learn: pip install 'bdcore[analysis]'") from None
+        c = self.config
+        neighbours = min(c.n_neighbors, len(f) - 1)
+        emb = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=c.min_dist, random_state=seed,
+                        n_jobs=1).fit_transform(f)
+        return np.asarray(emb), {"n_neighbors": neighbours, "min_dist": c.min_dist}
 
 
 class NeuronActivation(Analysis):

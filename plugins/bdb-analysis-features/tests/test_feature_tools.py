@@ -28,8 +28,9 @@ def test_tac_of_an_identity_layer_is_the_trigger_norm_per_channel():
 def test_tsne_separates_badnets_poison_better_than_chance(attack, bdb_store, tmp_path):
     nums = check_analysis("tsne", attack.run_id, bdb_store, tmp_path, n=400)
     assert nums["layer"] == "penultimate" and nums["poisoned"] > 10
-    assert nums["poison_separation_embedding"] > 0.6  # chance 0.5
-    assert nums["poison_separation_features"] > 0.6
+    # k-NN AUROC of poisoned vs clean, chance 0.5; measured 0.99 (embedding) and 0.999 (features)
+    assert nums["poison_separation_embedding"] > 0.9
+    assert nums["poison_separation_features"] > 0.9
 
 
 def test_tac_is_larger_on_the_backdoored_model_than_on_a_clean_one(attack, clean_run, bdb_store, tmp_path):
@@ -55,3 +56,16 @@ def test_tac_on_a_defense_run_compares_with_the_backdoored_model(attack, defende
     defense = defended_run("ft", attack.run_id, settings={"epochs": 2, "lr": 0.1})
     nums = check_analysis("tac", defense.run_id, bdb_store, tmp_path, n=100, layer="net.features.4")
     assert nums["layer"] == "net.features.4" and "max_before" in nums
+
+
+def test_umap_separates_badnets_poison_or_names_its_extra(attack, bdb_store, tmp_path):
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        from bdcore import BdbError
+
+        with pytest.raises(BdbError, match=r"pip install 'bdcore\[analysis\]'"):
+            check_analysis("umap", attack.run_id, bdb_store, tmp_path, n=200)
+        return
+    nums = check_analysis("umap", attack.run_id, bdb_store, tmp_path, n=400)
+    assert nums["poison_separation_embedding"] > 0.85  # measured 0.96

@@ -67,7 +67,7 @@ class LossLandscape(Analysis):
         d2 = filter_normalised_direction(ctx.model, gen)
         coords = np.linspace(-c.span, c.span, c.resolution)
         grid = loss_grid(ctx.model, batches, d1, d2, coords)
-        fig = Figure(figsize=(11, 4.6))
+        fig = Figure(figsize=(12, 4.6), layout="constrained")
         numbers: dict = {"resolution": c.resolution, "span": c.span, "n": n}
         mid = len(coords) // 2
         for k, name in enumerate(("clean", "backdoor")):
