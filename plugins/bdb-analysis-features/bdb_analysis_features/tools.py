@@ -131,12 +131,12 @@ class UMAP(TSNE):
 
     def embed(self, f: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
         try:
-            import umap
+            from umap import UMAP as _UMAP
         except ImportError:
             raise BdbError("the umap tool needs umap-learn: pip install 'bdcore[analysis]'") from None
         c = self.config
         neighbours = min(c.n_neighbors, len(f) - 1)
-        emb = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=c.min_dist, random_state=seed,
+        emb = _UMAP(n_components=2, n_neighbors=neighbours, min_dist=c.min_dist, random_state=seed,
                         n_jobs=1).fit_transform(f)
         return np.asarray(emb), {"n_neighbors": neighbours, "min_dist": c.min_dist}
 
