@@ -4,6 +4,8 @@
 #   ./dev.sh test [args]   set up .venv and run the tests (extra args go to pytest)
 #   ./dev.sh setup         only set up .venv
 #   ./dev.sh docs          build the public API reference (docs/api -> docs/_build/api)
+#   ./dev.sh wheels [dirs] build wheels of bdcore and every plugin (or of the given project dirs) into
+#                          $WHEELHOUSE (default ./wheelhouse), offline: pip install --find-links wheelhouse bdb-attack-wanet
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -30,15 +32,32 @@ setup() {
   echo "$stamp" > "$VENV/.bdb-stamp"
 }
 
+wheels() {
+  local out=${WHEELHOUSE:-wheelhouse}
+  local dirs=("$@")
+  if [ ${#dirs[@]} -eq 0 ]; then
+    dirs=(.)
+    for d in plugins/*/; do
+      [ -f "$d/pyproject.toml" ] && dirs+=("$d")
+    done
+  fi
+  mkdir -p "$out"
+  for d in "${dirs[@]}"; do rm -rf "$d/build"; done  # no stale modules from an earlier build in a wheel
+  # --no-build-isolation: build with the setuptools already in .venv (no network)
+  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$out" "${dirs[@]}"
+  echo "wrote ${#dirs[@]} wheel(s) to $out" >&2
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
   setup) setup ;;
+  wheels) setup; wheels "$@" ;;
   demo) setup; exec "$VENV/bin/bdb" demo "$@" ;;
   docs) setup; exec "$PY" -m sphinx -W --keep-going -b html docs/api docs/_build/api ;;
   # Tests: one torch thread per worker, one worker per core. CPU convolutions give slightly
   # different numbers with different thread counts, and the plugins' thresholds were measured
   # single-threaded; xdist keeps every core busy.
   test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" "$@" ;;
-  *) sed -n '2,7p' "$0"; exit 2 ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

@@ -45,6 +45,7 @@ _PUBLIC: dict[str, str] = {
     "AnalysisResult": "bdcore.analysis",
     "Sample": "bdcore.analysis",
     "as_picture": "bdcore.analysis",
+    "sample_losses": "bdcore.defense",
     # data
     "ImageDataset": "bdcore.data",
     "stratified_split": "bdcore.data",
@@ -134,7 +135,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.augmentation import augment
     from bdcore.config import MethodConfig, TrainRecipe
     from bdcore.data import ImageDataset, stratified_split
-    from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune
+    from bdcore.defense import (Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune,
+                                sample_losses)
     from bdcore.errors import BdbError
     from bdcore.frequency import block_dct2, block_idct2, dct2, idct2, rgb_to_yuv, spectral_trigger, yuv_to_rgb
     from bdcore.harness import build_model, load_dataset, new_model

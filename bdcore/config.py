@@ -5,9 +5,10 @@ No torch here: `bdb info` reads configs without importing it.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Iterable, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -43,16 +44,27 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def format_validation_error(exc: ValidationError, what: str) -> str:
-    """One line per problem, joined: 'field: message'."""
+def format_validation_error(exc: ValidationError, what: str, fields: Iterable[str] = ()) -> str:
+    """One part per problem, joined: 'field: message (got value)', with a 'did you mean' for a
+    misspelt setting (fields: the valid setting names)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(config)"
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             msg = "unknown setting"
+            close = difflib.get_close_matches(str(err.get("loc", ("",))[-1]), list(fields), n=1)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+        if "input" in err and not isinstance(err["input"], dict):
+            msg += f" (got {_short_repr(err['input'])})"
         parts.append(f"{loc}: {msg}")
     return f"invalid {what}: " + "; ".join(parts)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_config(model: type[BaseModel], values: dict[str, Any], what: str) -> BaseModel:
@@ -61,7 +73,8 @@ def build_config(model: type[BaseModel], values: dict[str, Any], what: str) -> B
         return model.model_validate(values)
     except ValidationError as exc:
         fields = ", ".join(model.model_fields) or "none"
-        raise BdbError(format_validation_error(exc, what) + f" (settings: {fields}; see 'bdb info')") from None
+        message = format_validation_error(exc, what, model.model_fields)
+        raise BdbError(f"{message} (settings: {fields}; see 'bdb info')") from None
 
 
 def config_hash(payload: dict[str, Any], length: int = 12) -> str:
@@ -120,6 +133,9 @@ class AttackRunConfig(BaseModel):
     all_to_all: bool = Field(False, description="label mapping y -> (y+1) mod C instead of all-to-one")
     seed: int = 0
     train: TrainRecipe = Field(default_factory=TrainRecipe)
+    data_fingerprint: str | None = Field(None, description="hash of the loaded dataset (set when resolved)")
+    input_files: dict[str, str] = Field(default_factory=dict,
+                                        description="content hash of every file a setting names, by absolute path")
 
     @field_validator("pratio")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,41 +108,4 @@ def load_digits(root: str | None = None) -> ImageDataset:
         "digits", x, y, 36,
         classes=[str(i) for i in range(10)], mean=(0.3,), std=(0.37,), hflip=False,
         info={"source": "sklearn.datasets.load_digits"},
-    )
-
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def load_cifar10(root: str | None = None) -> ImageDataset:
-    """CIFAR-10 from the official *binary* version (cifar-10-batches-bin), read without unpickling.
-
-    root: the directory holding data_batch_1.bin ... test_batch.bin (or its parent).
-    """
-    base = Path(root or os.environ.get("BDB_DATA", "data"))
-    if (base / "cifar-10-batches-bin").is_dir():
-        base = base / "cifar-10-batches-bin"
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
-    missing = [n for n in names if not (base / n).is_file()]
-    if missing:
-        raise BdbError(
-            f"cifar10: {base} lacks {', '.join(missing)}; download the binary version "
-            "(cifar-10-binary.tar.gz), extract it and pass --data-root"
-        )
-    parts = []
-    for n in names:
-        raw = np.fromfile(base / n, dtype=np.uint8)
-        if raw.size != 10000 * 3073:
-            raise BdbError(f"cifar10: {base / n} has {raw.size} bytes, expected {10000 * 3073}; re-download it")
-        parts.append(raw.reshape(10000, 3073))
-    train, test = np.concatenate(parts[:5]), parts[5]
-
-    def split(a: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.from_numpy(a[:, 1:].reshape(-1, 3, 32, 32).copy()), torch.from_numpy(a[:, 0].astype(np.int64)))
-
-    xtr, ytr = split(train)
-    xte, yte = split(test)
-    return ImageDataset(
-        "cifar10", xtr, ytr, xte, yte, CIFAR10_CLASSES,
-        mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), hflip=True, info={"source": str(base)},
     )

@@ -111,3 +111,13 @@ def accuracy_on(model: nn.Module, data: TrainSet, batch_size: int = 512) -> floa
     for x, y in data.iter_batches(batch_size):
         correct += int((model(x).argmax(1) == y).sum())
     return correct / max(1, len(data))
+
+
+@torch.no_grad()
+def sample_losses(model: nn.Module, data: TrainSet, batch_size: int = 512) -> torch.Tensor:
+    """Cross-entropy of every sample of `data` (eval mode, no augmentation), in order, on the CPU."""
+    import torch.nn.functional as F
+
+    model.eval()
+    out = [F.cross_entropy(model(x).float(), y, reduction="none").cpu() for x, y in data.iter_batches(batch_size)]
+    return torch.cat(out) if out else torch.empty(0)

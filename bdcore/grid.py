@@ -28,8 +28,12 @@ class MethodEntry(BaseModel):
 
 
 def _entries(v: Any) -> list[MethodEntry]:
+    if isinstance(v, (str, dict)):  # attacks = "badnet": one method, not a list of letters
+        v = [v]
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of method names or {{name, set}} tables, got {type(v).__name__}")
     out = []
-    for item in v or []:
+    for item in v:
         out.append(MethodEntry(name=item) if isinstance(item, str) else MethodEntry.model_validate(item))
     return out
 
@@ -75,6 +79,13 @@ class Grid(BaseModel):
     @classmethod
     def _methods(cls, v: Any) -> list[MethodEntry]:
         return _entries(v)
+
+    @field_validator("attacks")
+    @classmethod
+    def _some_attacks(cls, v: list[MethodEntry]) -> list[MethodEntry]:
+        if not v:
+            raise ValueError("name at least one attack (e.g. attacks = [\"badnet\"]; \"none\" trains a clean model)")
+        return v
 
     @field_validator("pratios")
     @classmethod

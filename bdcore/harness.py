@@ -29,8 +29,9 @@ from bdcore.data import ImageDataset
 from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput
 from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
+from bdcore.identity import check_fingerprint, dataset_fingerprint, resolve_input_files
 from bdcore.metrics import der, detection, rir
-from bdcore.models import with_normalization
+from bdcore.models import load_pretrained, with_normalization
 from bdcore.poison import TrainSet, poison_train_set
 from bdcore.presets import check_preset, method_settings
 from bdcore.registry import Registry, registry
@@ -72,7 +73,10 @@ def load_dataset(name: str, root: str | None = None, reg: Registry | None = None
     key = (name, root)
     if key not in _DATA_CACHE:
         spec = reg.get("dataset", name)
-        data = spec.load()(root)
+        if spec.name.endswith(":"):  # a family: factory(options after the prefix, root)
+            data = spec.load()(name[len(spec.name):], root)
+        else:
+            data = spec.load()(root)
         if not isinstance(data, ImageDataset):
             raise BdbError(f"dataset {name!r} from {spec.package} did not return an ImageDataset")
         _DATA_CACHE[key] = data
@@ -86,15 +90,22 @@ def build_model(name: str, data: ImageDataset, reg: Registry | None = None) -> n
 
 def new_model(name: str, num_classes: int, shape: tuple[int, int, int], mean: tuple[float, ...],
               std: tuple[float, ...], device: torch.device | None = None, reg: Registry | None = None) -> nn.Module:
-    """A freshly initialised registered model for images of `shape` in [0, 1] (normalised inside)."""
+    """A freshly initialised registered model for images of `shape` in [0, 1] (normalised inside).
+
+    `<model>@<path>` starts from the local weights file at path (safetensors, or a torch state dict
+    read with weights_only): every tensor whose name and shape match is loaded (see load_pretrained).
+    """
     reg = reg or registry()
     spec = reg.get("model", name)
     factory = spec.load()
+    name, _, weights = name.partition("@")
     c, h, _ = shape
     if spec.name.endswith(":"):
         net = factory(name[len(spec.name):], num_classes, c, h)
     else:
         net = factory(num_classes=num_classes, in_channels=c, image_size=h)
+    if weights:
+        load_pretrained(net, weights)
     net = with_normalization(net, mean, std)
     return net.to(device) if device is not None else net
 
@@ -121,14 +132,18 @@ def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any],
     return spec, cfg
 
 
-def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None) -> AttackRunConfig:
-    """The fully resolved config (every default filled in): the thing that is hashed and saved."""
+def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None,
+                          data_root: str | None = None) -> AttackRunConfig:
+    """The fully resolved config (every default filled in, the data's fingerprint, the content hash
+    of every file a setting names): the thing that is hashed and saved."""
     reg = reg or registry()
     check_preset(cfg.preset)
     _, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
     reg.get("dataset", cfg.dataset)
     reg.get("model", cfg.model)
-    return cfg.model_copy(update={"attack_config": acfg.model_dump(mode="json")})
+    values, files = resolve_input_files(acfg.model_dump(mode="json"))
+    fingerprint = dataset_fingerprint(load_dataset(cfg.dataset, data_root, reg))
+    return cfg.model_copy(update={"attack_config": values, "data_fingerprint": fingerprint, "input_files": files})
 
 
 def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, device: torch.device,
@@ -163,7 +178,7 @@ def run_attack(
     """Train a backdoored model (or reuse the finished run with the same resolved config)."""
     reg = reg or registry()
     store = store or RunStore()
-    cfg = resolve_attack_config(cfg, reg)
+    cfg = resolve_attack_config(cfg, reg, data_root)
     run_id = cfg.run_id()
     if not force and store.is_complete(run_id):
         return store.load(run_id)
@@ -244,6 +259,7 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
         raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
     cfg = AttackRunConfig.model_validate(run.config)
     data = load_dataset(cfg.dataset, data_root, reg)
+    check_fingerprint(cfg.data_fingerprint, data, run.run_id)
     attack = make_attack(cfg, data, store, device, reg)
     if run.file("attack_state.safetensors").is_file():
         attack.load_state({k: v.to(device) for k, v in store.load_tensors(run, "attack_state.safetensors").items()})

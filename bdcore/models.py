@@ -136,3 +136,81 @@ def build_torchvision(name: str, num_classes: int, in_channels: int, image_size:
     if in_channels != 3:
         net = nn.Sequential(_RepeatChannels(3 // in_channels if 3 % in_channels == 0 else 3), net)
     return net
+
+
+def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BdbError(f"weights file {p} not found; put the pretrained weights there (nothing is downloaded)")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(p))
+        else:
+            # torch's weights_only loader: tensors and plain containers, no arbitrary objects
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+        raise BdbError(f"weights file {p} is not a readable state dict ({type(exc).__name__}: {exc})") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BdbError(f"weights file {p} does not hold a state dict of tensors")
+    return state
+
+
+def _prefixes(keys: list[str]) -> set[str]:
+    out = {""}
+    for k in keys:
+        parts = k.split(".")
+        out.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
+    return out
+
+
+def _best_prefixes(source: list[str], target: list[str]) -> tuple[str, str]:
+    """(source prefix, target prefix) whose swap makes the most source names target names."""
+    tset = set(target)
+    best, score = ("", ""), -1
+    for ps in _prefixes(source):
+        keys = [k[len(ps):] for k in source if k.startswith(ps)]
+        for pt in _prefixes(target):
+            n = sum(pt + k in tset for k in keys)
+            if n > score:
+                best, score = (ps, pt), n
+    return best
+
+
+def load_pretrained(net: nn.Module, path: str) -> dict[str, list[str]]:
+    """Load every tensor of a local weights file whose name and shape match a tensor of net.
+
+    Names match after swapping one leading prefix for another, the pair that matches most tensors
+    (so a torchvision state dict fits a wrapped torchvision model, and a saved bdb model its backbone).
+    A three-channel first convolution is summed over colours for a one-channel model. Tensors
+    that do not fit (e.g. a classifier for another number of classes) are skipped and listed.
+    Returns {'loaded': [...], 'skipped': [...]}; loading nothing is an error.
+    """
+    state = _read_state_dict(path)
+    target = net.state_dict()
+    ps, pt = _best_prefixes(list(state), list(target))
+    loaded, skipped, new = [], [], {}
+    for key, value in state.items():
+        match = pt + key[len(ps):] if key.startswith(ps) else None
+        if match not in target:
+            skipped.append(key)
+            continue
+        want = target[match]
+        if value.shape != want.shape and value.dim() == 4 and want.dim() == 4 and want.shape[1] == 1 \
+                and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:]:
+            value = value.sum(1, keepdim=True)
+        if value.shape != want.shape:
+            skipped.append(key)
+            continue
+        new[match] = value.to(want.dtype)
+        loaded.append(match)
+    if not loaded:
+        raise BdbError(f"weights file {path}: no tensor matches {type(net).__name__} by name and shape")
+    net.load_state_dict(new, strict=False)
+    return {"loaded": loaded, "skipped": skipped}

@@ -7,9 +7,14 @@ a hook or returns a bad spec is recorded as broken and skipped; the others still
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import os
+import threading
+import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -28,6 +33,17 @@ class PluginInfo:
     module: str
     registered: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None
+    """The full traceback of the failure (shown with BDB_DEBUG=1)."""
+
+    def guessed_kind(self) -> str:
+        """'attack', 'defense', ... from a bdb-<kind>-<name> package name, else 'plugin'."""
+        parts = self.package.split("-")
+        return parts[1] if len(parts) > 2 and parts[0] == "bdb" and parts[1] in SPEC_TYPES else "plugin"
+
+    def may_provide(self, name: str) -> bool:
+        """Whether a failed plugin is likely the one that registers `name` (entry point or package name)."""
+        return name in (self.entry_point, self.package) or self.package.endswith(f"-{name}")
 
 
 @dataclass
@@ -52,10 +68,13 @@ class Registry:
         specs = self.specs[kind]
         if name in specs:
             return specs[name]
-        if kind == "model" and ":" in name:
+        if kind == "model" and "@" in name:  # a model with local pretrained weights: <model>@<path>
+            return self.get(kind, name.split("@", 1)[0])
+        if ":" in name:  # a name family, e.g. timm:resnet18 or imagefolder:64
             prefix = name.split(":", 1)[0] + ":"
             if prefix in specs:
                 return specs[prefix]
+        self._raise_if_failed(name, kind)
         known = ", ".join(self.names(kind)) or "none"
         close = difflib.get_close_matches(name, list(specs), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -64,11 +83,16 @@ class Registry:
     def find(self, name: str) -> tuple[str, Any]:
         """Look a name up across kinds (for 'bdb info')."""
         hits = [(k, self.specs[k][name]) for k in self.specs if name in self.specs[k]]
+        for k, _ in hits:
+            if (k, name) in self.conflicts:
+                self.get(k, name)  # raises the duplicate-name error
         if not hits:
+            self._raise_if_failed(name, None)
             everything = sorted({n for k in self.specs for n in self.specs[k]})
             close = difflib.get_close_matches(name, everything, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise BdbError(f"no attack, defense, dataset, model or analysis is called {name!r}.{hint} See 'bdb list attacks'")
+            raise BdbError(f"no attack, defense, dataset, model or analysis is called {name!r}.{hint} "
+                           "See 'bdb list attacks' (or defenses, datasets, models, analyses)")
         if len(hits) > 1:
             kinds = ", ".join(k for k, _ in hits)
             raise BdbError(f"{name!r} names several things ({kinds}); use 'bdb info <kind>/{name}'")
@@ -77,6 +101,82 @@ class Registry:
     @property
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.error]
+
+    def _raise_if_failed(self, name: str, kind: str | None) -> None:
+        """A name that only a broken plugin could provide gets that plugin's failure, not 'unknown'."""
+        for p in self.broken:
+            guessed = p.guessed_kind()
+            if p.may_provide(name) and (kind is None or guessed in (kind, "plugin")):
+                label = kind or guessed
+                raise BdbError(f"{label} {name!r} from package {p.package} failed to load: {p.error} "
+                               "(see 'bdb plugins'; BDB_DEBUG=1 shows the traceback)")
+
+
+PLUGIN_TIMEOUT_S = 5.0
+"""Default bound on one plugin's entry-point import ($BDB_PLUGIN_TIMEOUT overrides it)."""
+
+
+def plugin_timeout() -> float:
+    """Seconds a plugin's light entry-point import may take: $BDB_PLUGIN_TIMEOUT, default 5."""
+    try:
+        return max(0.01, float(os.environ.get("BDB_PLUGIN_TIMEOUT", PLUGIN_TIMEOUT_S)))
+    except ValueError:
+        return PLUGIN_TIMEOUT_S
+
+
+def _plugin_root(module: str) -> Path | None:
+    """The directory (or file) holding a plugin's top-level module, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except Exception:
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin)
+    return origin.parent if spec.submodule_search_locations else origin
+
+
+def describe_failure(exc: BaseException, module: str) -> str:
+    """'Type: message (at file:line)', the location being the plugin's own last frame."""
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    where = None
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}"
+    else:
+        root = _plugin_root(module)
+        frames = traceback.extract_tb(exc.__traceback__)
+        core = str(Path(__file__).resolve().parent)
+        mine = [f for f in frames if root is not None and str(Path(f.filename).resolve()).startswith(str(root))]
+        outside = [f for f in frames if not f.filename.startswith("<") and not f.filename.startswith(core)
+                   and "importlib" not in f.filename]
+        pick = (mine or outside or [None])[-1]
+        if pick is not None:
+            where = f"{pick.filename}:{pick.lineno}"
+    return f"{text} (at {where})" if where else text
+
+
+def call_bounded(fn: Callable[[], Any], timeout: float) -> Any:
+    """fn() run in a daemon thread for at most `timeout` seconds.
+
+    Returns its value, raises TimeoutError if it is still running, or re-raises what it raised
+    (SystemExit included, so that the caller can record it instead of exiting).
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # SystemExit too: a plugin must not end the command
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="bdb-plugin-import", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"import took longer than {timeout:g} s (BDB_PLUGIN_TIMEOUT); is it hanging?")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _entry_points() -> Iterable[metadata.EntryPoint]:
@@ -104,9 +204,12 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
         info = PluginInfo(ep.name, pkg, dist.version if dist else "?", ep.value)
         reg.plugins.append(info)
         try:
-            candidates.append((info, ep.load()))
-        except Exception as exc:
-            info.error = f"import failed: {type(exc).__name__}: {exc}"
+            candidates.append((info, call_bounded(ep.load, plugin_timeout())))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            info.error = f"import failed: {describe_failure(exc, ep.value.split(':')[0])}"
+            info.traceback = "".join(traceback.format_exception(exc))
     for name, obj in extra_plugins:
         info = PluginInfo(name, name, "0", getattr(obj, "__name__", repr(obj)))
         reg.plugins.append(info)
@@ -136,7 +239,7 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
                 for impl in caller.get_hookimpls():
                     if impl.plugin is not obj:
                         continue
-                    result = impl.function() or []
+                    result = call_bounded(impl.function, plugin_timeout()) or []
                     for spec in result:
                         want = SPEC_TYPES[kind]
                         if not isinstance(spec, want):
@@ -144,8 +247,11 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
                         spec.package, spec.version = info.package, info.version
                         spec.check()
                         collected.append((kind, spec))
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             info.error = f"{type(exc).__name__}: {exc}"
+            info.traceback = "".join(traceback.format_exception(exc))
             pm.unregister(obj)
             continue
         for kind, spec in collected:

@@ -34,6 +34,14 @@ def resolve(ref: Any) -> Any:
     return obj
 
 
+def _where(exc: BaseException, ref: Any) -> str:
+    """The failure as 'Type: message (at the plugin's file:line)'."""
+    from bdcore.registry import describe_failure
+
+    module = ref.partition(":")[0] if isinstance(ref, str) else getattr(ref, "__module__", "")
+    return describe_failure(exc, module)
+
+
 @dataclass
 class _Spec:
     name: str
@@ -57,10 +65,10 @@ class _Spec:
             return resolve(self.factory)
         except BdbError:
             raise
-        except Exception as exc:  # a broken plugin: report it in one line
+        except (Exception, SystemExit) as exc:  # a broken plugin: report it in one line
             raise BdbError(
                 f"{self.kind_label} {self.name!r} from {self.package or 'unknown package'} failed to load "
-                f"({type(exc).__name__}: {exc}); reinstall it or run 'bdb plugins'"
+                f"({_where(exc, self.factory)}); reinstall it or run 'bdb plugins'"
             ) from exc
 
 
@@ -87,9 +95,9 @@ class MethodSpec(_Spec):
     def config_model(self) -> Any:
         try:
             return resolve(self.config)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise BdbError(
-                f"config of {self.kind_label} {self.name!r} failed to load ({type(exc).__name__}: {exc})"
+                f"config of {self.kind_label} {self.name!r} failed to load ({_where(exc, self.config)})"
             ) from exc
 
 
@@ -129,7 +137,10 @@ class DefenseSpec(MethodSpec):
 
 @dataclass
 class DatasetSpec(_Spec):
-    """A dataset: factory(root: str | None) -> bdcore.data.ImageDataset."""
+    """A dataset: factory(root: str | None) -> bdcore.data.ImageDataset.
+
+    A name ending in ':' is a family (e.g. 'imagefolder:'): factory(options_after_prefix, root).
+    """
 
     kind_label = "dataset"
     source: str = ""

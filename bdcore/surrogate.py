@@ -3,7 +3,6 @@ Narcissus, HTBA): trained once through the shared trainer and cached as an artif
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,12 +16,10 @@ if TYPE_CHECKING:
 
 
 def data_fingerprint(data: "ImageDataset") -> str:
-    """A short content hash of a dataset's training images and labels (an artifact-key part)."""
-    h = hashlib.sha256()
-    for t in (data.x_train, data.y_train):
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A short content hash of a dataset (the one run identities use; cached per dataset object)."""
+    from bdcore.identity import dataset_fingerprint
+
+    return dataset_fingerprint(data)
 
 
 def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | None = None,

@@ -5,14 +5,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bdcore.errors import BdbError
 
@@ -24,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(width=None if sys.stdout.isatty() else 160)  # pipes and files get wide tables
+out = Console()  # tables fit the terminal (COLUMNS, else 80 for pipes); long cells fold
 err = Console(stderr=True, soft_wrap=True)
 
 KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model", "analyses": "analysis"}
@@ -41,6 +46,8 @@ def cli_errors(fn: Callable) -> Callable:
         except typer.Exit:
             raise
         except BdbError as exc:
+            if os.environ.get("BDB_DEBUG") and exc.__cause__ is not None:
+                err.print("".join(traceback.format_exception(exc.__cause__)), markup=False, highlight=False)
             err.print(f"error: {exc}", markup=False, highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -49,8 +56,8 @@ def cli_errors(fn: Callable) -> Callable:
         except Exception as exc:
             if os.environ.get("BDB_DEBUG"):
                 raise
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            err.print(f"error: {type(exc).__name__}: {first} (set BDB_DEBUG=1 for the traceback)",
+            first = str(exc).splitlines()[0] if str(exc).strip() else "(no message)"
+            err.print(f"error: {type(exc).__name__}: {first} (unexpected; set BDB_DEBUG=1 for the traceback)",
                       markup=False, highlight=False)
             raise typer.Exit(1) from None
 
@@ -60,7 +67,17 @@ def cli_errors(fn: Callable) -> Callable:
 def _registry():
     from bdcore.registry import registry
 
-    return registry()
+    reg = registry()
+    if os.environ.get("BDB_DEBUG"):
+        for p in reg.broken:
+            if p.traceback:
+                err.print(f"{p.package} failed to load:\n{p.traceback}", markup=False, highlight=False)
+    return reg
+
+
+def _cells(*values: Any) -> list[Text]:
+    """Table cells as plain text: names and messages from plugins or run files are never markup."""
+    return [v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in values]
 
 
 def _store(runs: Optional[str]):
@@ -74,7 +91,9 @@ def _pct(v: Any) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    from bdcore.store import to_json
+
+    sys.stdout.write(json.dumps(to_json(obj)[0], indent=2, allow_nan=False) + "\n")
 
 
 # listing --------------------------------------------------------------------------------------
@@ -101,8 +120,12 @@ def list_cmd(
     for col in ("name", "package", "version", "stage" if kind == "defense" else "kind", "summary", "paper"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"])
+        t.add_row(*_cells(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"]))
     out.print(t)
+    for (k, n), pkgs in reg.conflicts.items():
+        if k == kind:
+            err.print(f"conflict: {k} {n!r} is registered by {' and '.join(pkgs)}; it cannot be used until one is "
+                      "uninstalled", markup=False)
     if reg.broken:
         err.print(f"{len(reg.broken)} plugin(s) failed to load; see 'bdb plugins'", markup=False)
 
@@ -126,7 +149,8 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")
         t.add_column(col, overflow="fold")
     for r in rows:
         regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items())
-        t.add_row(r["package"], r["version"], regs, f"[red]broken: {r['error']}[/red]" if r["error"] else "ok")
+        status = Text(f"broken: {r['error']}", style="red") if r["error"] else Text("ok")
+        t.add_row(*_cells(r["package"], r["version"], regs, status))
     out.print(t)
     for c in conflicts:
         err.print(f"conflict: {c['kind']} {c['name']!r} is registered by {' and '.join(c['packages'])}", markup=False)
@@ -134,7 +158,9 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")
 
 @app.command("doctor")
 @cli_errors
-def doctor_cmd() -> None:
+def doctor_cmd(
+    deep: bool = typer.Option(False, "--deep", help="also import every method's heavy module (imports torch; slower)"),
+) -> None:
     """Check installed plugins; exit 1 if any failed to load or names clash."""
     reg = _registry()
     problems = [f"{p.package}: {p.error}" for p in reg.broken]
@@ -145,6 +171,13 @@ def doctor_cmd() -> None:
                 s.config_model()
             except BdbError as exc:
                 problems.append(str(exc))
+    if deep:
+        for kind in ("attack", "defense", "dataset", "model"):
+            for s in reg.all(kind):
+                try:
+                    s.load()
+                except BdbError as exc:
+                    problems.append(str(exc))
     counts = ", ".join(f"{len(reg.names(k))} {k}s" for k in ("attack", "defense", "dataset", "model"))
     if problems:
         for p in problems:
@@ -186,7 +219,8 @@ def info_cmd(
             doc["schema"] = model.model_json_schema()
         _print_json(doc)
         return
-    out.print(f"[bold]{spec.name}[/bold]  ({kind}, {spec.category})  {spec.package} {spec.version}")
+    out.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(f'{kind}, {spec.category}')})  "
+              f"{escape(f'{spec.package} {spec.version}')}")
     out.print(spec.summary, markup=False)
     if kind in ("attack", "defense"):
         out.print(f"paper: {spec.paper}", markup=False)
@@ -194,7 +228,7 @@ def info_cmd(
         for col in ("setting", "type", "default", "description"):
             t.add_column(col, overflow="fold")
         for r in doc["settings"]:
-            t.add_row(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"])
+            t.add_row(*_cells(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"]))
         out.print(t)
         for p, changes in doc["presets"].items():
             text = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) or "the defaults above"
@@ -221,22 +255,25 @@ def _progress(label: str):
 
 
 def _metrics_table(title: str, rows: list[tuple[str, dict]], der: Optional[float] = None) -> Table:
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("", "C-ACC %", "ASR %", "RA %"):
         t.add_column(col, justify="right")
     for label, m in rows:
-        t.add_row(label, _pct(m.get("cacc")), _pct(m.get("asr")), _pct(m.get("ra")))
+        t.add_row(*_cells(label, _pct(m.get("cacc")), _pct(m.get("asr")), _pct(m.get("ra"))))
     return t
 
 
-def _run_attack_cfg(cfg, store, force: bool, device: str, data_root: Optional[str]):
-    from bdcore.harness import resolve_attack_config, run_attack
+def _run_attack_cfg(resolved, store, force: bool, device: str, data_root: Optional[str]):
+    """Run (or reuse) one resolved attack config; warns in one line if training diverged."""
+    from bdcore.harness import run_attack
 
-    resolved = resolve_attack_config(cfg)
     reused = not force and store.is_complete(resolved.run_id())
-    prog, update = _progress(f"attack {cfg.attack}")
+    prog, update = _progress(f"attack {resolved.attack}")
     with prog:
         run = run_attack(resolved, store=store, force=force, device=device, data_root=data_root, progress=update)
+    if run.diverged:
+        err.print(f"warning: run {run.run_id} diverged (non-finite loss or weights); stored marked "
+                  "\"diverged\": true with null C-ACC/ASR/RA; try a lower --lr", markup=False)
     return run, reused
 
 
@@ -278,8 +315,11 @@ def attack_cmd(
                               quantize=quantize, poison_pool=poison_pool, train=TrainRecipe.model_validate(recipe))
     except ValidationError as exc:
         raise BdbError(format_validation_error(exc, "run settings")) from None
+    from bdcore.plan import check_run_plan
+
     store = _store(runs)
-    run, reused = _run_attack_cfg(cfg, store, force, device, data_root)
+    [resolved] = check_run_plan(store, device, [cfg], data_root=data_root)
+    run, reused = _run_attack_cfg(resolved, store, force, device, data_root)
     if as_json:
         _print_json({"run_id": run.run_id, "reused": reused, **run.metrics})
         return
@@ -307,6 +347,7 @@ def defend_cmd(
 
     from bdcore.config import DefenseRunConfig, format_validation_error, parse_set
     from bdcore.harness import run_defense
+    from bdcore.plan import check_run_plan
 
     try:
         cfg = DefenseRunConfig(defense=name, defense_config=parse_set(set_), attack_run=attack_run,
@@ -314,6 +355,8 @@ def defend_cmd(
     except ValidationError as exc:
         raise BdbError(format_validation_error(exc, "defense settings")) from None
     store = _store(runs)
+    _registry().get("defense", name)
+    check_run_plan(store, device, defenses=[(name, cfg.defense_config)], attack_run=attack_run)
     prog, update = _progress(f"defense {name}")
     with prog:
         run = run_defense(cfg, store=store, force=force, device=device, data_root=data_root, progress=update)
@@ -376,20 +419,36 @@ def preview_cmd(
               markup=False)
 
 
-def _leaderboard_table(rows: list[dict], title: str) -> Table:
-    t = Table(title=title)
-    for col, just in (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
-                      ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
-                      ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left")):
-        t.add_column(col, justify=just)
+LEADERBOARD_COLUMNS = (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
+                       ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
+                       ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left"))
+WIDE = 110
+"""Below this terminal width the leaderboard drops PSNR/SSIM and its borders, and cells fold."""
 
+
+def _leaderboard_table(rows: list[dict], title: str) -> Table:
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    for r in rows:
-        t.add_row(r["dataset"], r["model"], r["attack"], f"{r['pratio']:g}", r["defense"], _pct(r["cacc"]),
-                  _pct(r["asr"]), _pct(r["ra"]), num(r["der"], ".3f"), num(r.get("psnr"), ".2f"),
-                  num(r.get("ssim"), ".4f"), r["run_id"])
+    cells = [{"dataset": r["dataset"], "model": r["model"], "attack": r["attack"], "ratio": num(r["pratio"], "g"),
+              "defense": r["defense"], "C-ACC %": _pct(r["cacc"]), "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
+              "DER": num(r["der"], ".3f"), "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
+              "run": r["run_id"]} for r in rows]
+    columns = list(LEADERBOARD_COLUMNS)
+    if out.width >= WIDE:
+        t = Table(title=escape(title))
+    else:  # narrow: no borders, no PSNR/SSIM, and a dataset/model/ratio shared by every row goes to the title
+        shared = [c for c in ("dataset", "model", "ratio") if rows and len({str(x[c]) for x in cells}) == 1]
+        drop = {"PSNR", "SSIM", *shared}
+        columns = [(c, j) for c, j in columns if c not in drop]
+        note = ", ".join(str(cells[0][c]) for c in shared)
+        t = Table(title=escape(title + (f" ({note})" if note else "")),
+                  caption="C-ACC, ASR, RA in %; PSNR/SSIM: wider terminal or --json", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
+    for col, just in columns:
+        t.add_column(col if t.box is not box.SIMPLE_HEAD else col.removesuffix(" %"), justify=just, overflow="fold")
+    for c in cells:
+        t.add_row(*_cells(*(c[col] for col, _ in columns)))
     return t
 
 
@@ -398,6 +457,8 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
     from bdcore.grid import load_grid
     from bdcore.harness import run_defense
     from bdcore.leaderboard import leaderboard
+
+    from bdcore.plan import check_run_plan
 
     grid = load_grid(grid_path)
     reg = _registry()
@@ -409,7 +470,8 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
     store = _store(runs)
     ids: list[str] = []
     failures: list[str] = []
-    attack_cfgs = grid.attack_runs()
+    attack_cfgs = check_run_plan(store, device, grid.attack_runs(),
+                                 [(d.name, d.set) for d in grid.defenses if d.name != "none"], data_root=data_root)
     for i, cfg in enumerate(attack_cfgs, 1):
         label = f"[{i}/{len(attack_cfgs)}] {cfg.attack} {cfg.dataset}/{cfg.model} ratio {cfg.pratio:g} seed {cfg.seed}"
         try:
@@ -420,6 +482,9 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
             continue
         ids.append(run.run_id)
         err.print(f"{label}: {'reused' if reused else 'done'} {run.run_id}", markup=False)
+        if run.diverged:
+            failures.append(f"{label}: diverged")
+            continue
         for dcfg in grid.defense_runs(run.run_id, cfg.seed):
             prog, update = _progress(f"  defense {dcfg.defense}")
             try:
@@ -465,7 +530,7 @@ def demo_cmd(
     runs: Optional[str] = RunsOpt,
     show_grid: bool = typer.Option(False, "--show-grid", help="print the demo grid file and exit"),
 ) -> None:
-    """The demo benchmark: BadNets and Blended at 10% vs no defense and FT, on mnist5k with small-cnn."""
+    """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn."""
     path = resources.files("bdcore") / "demo" / "demo.toml"
     if show_grid:
         sys.stdout.write(path.read_text())
@@ -530,6 +595,33 @@ def analyze_cmd(
         t.add_row(k, f"{v:.4g}" if isinstance(v, float) else json.dumps(v, default=str)[:200])
     out.print(t)
     out.print(f"wrote {out_path}", markup=False)
+
+
+@app.command("install")
+@cli_errors
+def install_cmd(
+    method: str = typer.Argument(..., help="a method id, e.g. wanet (installs bdb-attack-wanet)"),
+    kind: Optional[str] = typer.Option(None, "--kind", help="attack or defense, when the id could be either"),
+    find_links: Optional[str] = typer.Option(None, "--find-links", help="a directory of wheels (or URL) for pip"),
+    no_index: bool = typer.Option(False, "--no-index", help="use no package index (offline, with --find-links)"),
+    upgrade: bool = typer.Option(False, "--upgrade", "-U", help="upgrade if already installed"),
+) -> None:
+    """Install a method's plugin package with pip (bdb-attack-<id> or bdb-defense-<id>)."""
+    from bdcore.install import package_for
+
+    pkg = package_for(method, kind, find_links)
+    cmd = [sys.executable, "-m", "pip", "install", pkg]
+    if find_links:
+        cmd += ["--find-links", find_links]
+    if no_index:
+        cmd.append("--no-index")
+    if upgrade:
+        cmd.append("--upgrade")
+    err.print(f"running: {' '.join(cmd)}", markup=False)
+    rc = subprocess.call(cmd)
+    if rc != 0:
+        raise BdbError(f"pip could not install {pkg} (exit {rc}); see its output above")
+    out.print(f"installed {pkg}; 'bdb list {pkg.split('-')[1]}s' shows it", markup=False)
 
 
 def main() -> None:

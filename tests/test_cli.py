@@ -34,7 +34,7 @@ def one_line_error(res, *fragments):
     (["attack", "badnet", "--set", "wrong_key=1"], ["wrong_key: unknown setting"]),
     (["attack", "badnet", "--set", "patch_size=abc"], ["patch_size"]),
     (["attack", "badnet", "--set", "novalue"], ["--set expects key=value"]),
-    (["attack", "badnet", "--dataset", "cifar100"], ["unknown dataset 'cifar100'"]),
+    (["attack", "badnet", "--dataset", "cifar1000"], ["unknown dataset 'cifar1000'"]),
     (["attack", "badnet", "--model", "resnet9000"], ["unknown model 'resnet9000'"]),
     (["attack", "badnet", "--train-set", "optimizer=rmsprop"], ["optimizer"]),
     (["defend", "ft", "--attack-run", "a-doesnotexist"], ["no finished run"]),

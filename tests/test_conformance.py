@@ -8,6 +8,23 @@ ATTACKS = kit.installed("attack")
 DEFENSES = kit.installed("defense")
 
 
+def test_no_plugin_failed_to_load():
+    kit.check_plugins_load()
+
+
+def test_a_plugin_that_fails_to_load_fails_the_kit():
+    import types
+
+    from bdcore.hookspecs import hookimpl
+    from bdcore.registry import load_registry
+
+    mod = types.ModuleType("raises")
+    mod.bdb_register_defenses = hookimpl(lambda: 1 / 0)
+    mod.bdb_register_defenses.__name__ = "bdb_register_defenses"
+    with pytest.raises(AssertionError, match="failed to load: raises"):
+        kit.check_plugins_load(load_registry([("raises", mod)]))
+
+
 @pytest.mark.parametrize("name", ATTACKS)
 def test_attack_metadata(name):
     kit.check_metadata("attack", name)

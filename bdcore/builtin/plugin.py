@@ -23,11 +23,55 @@ def bdb_register_datasets() -> list[DatasetSpec]:
         ),
         DatasetSpec(
             name="cifar10",
-            summary="CIFAR-10 from the official binary files under --data-root (no download)",
-            factory="bdcore.data:load_cifar10",
-            source="cifar-10-binary.tar.gz, extracted",
+            summary="CIFAR-10 (50k/10k, 32x32) from the official binary files under --data-root",
+            factory="bdcore.datasets.cifar:load_cifar10",
+            source="cifar-10-binary.tar.gz, extracted (https://www.cs.toronto.edu/~kriz/cifar.html)",
+        ),
+        DatasetSpec(
+            name="cifar100",
+            summary="CIFAR-100 (50k/10k, 32x32, fine labels) from the official binary files under --data-root",
+            factory="bdcore.datasets.cifar:load_cifar100",
+            source="cifar-100-binary.tar.gz, extracted (https://www.cs.toronto.edu/~kriz/cifar.html)",
+        ),
+        DatasetSpec(
+            name="mnist",
+            summary="MNIST (60k/10k, 28x28 grey) from the four official idx files (.gz or not) under --data-root",
+            factory="bdcore.datasets.mnist:load_mnist",
+            source="train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz",
+        ),
+        DatasetSpec(
+            name="gtsrb",
+            summary="GTSRB traffic signs (39,209/12,630, 43 classes) resized to 32x32, official layout under --data-root",
+            factory="bdcore.datasets.gtsrb:load_gtsrb",
+            source="GTSRB_Final_Training_Images.zip, GTSRB_Final_Test_Images.zip, GTSRB_Final_Test_GT.zip, extracted",
+        ),
+        DatasetSpec(
+            name="tiny-imagenet",
+            summary="Tiny-ImageNet-200 (100k/10k val as test, 64x64, 200 classes), official layout under --data-root",
+            factory="bdcore.datasets.tiny_imagenet:load_tiny_imagenet",
+            source="tiny-imagenet-200.zip, extracted (http://cs231n.stanford.edu/tiny-imagenet-200.zip)",
+        ),
+        DatasetSpec(
+            name="imagefolder:",
+            summary="your images: imagefolder:<size>[:gray] reads --data-root/{train,test}/<class>/* or <class>/*",
+            factory="bdcore.datasets.imagefolder:load_imagefolder",
+            source="any folder of class subfolders",
         ),
     ]
+
+
+REFERENCE_MODELS = [
+    # (name, torchvision architecture, summary); bdcore.backbones states every adaptation
+    ("resnet18", "resnet18", "ResNet-18 (torchvision, ImageNet stem as in the reference); name@path loads local weights"),
+    ("resnet34", "resnet34", "ResNet-34 (torchvision, ImageNet stem as in the reference)"),
+    ("resnet50", "resnet50", "ResNet-50 (torchvision, ImageNet stem as in the reference)"),
+    ("vgg19-bn", "vgg19_bn", "VGG-19 with batch norm (torchvision; inputs under 32x32 resized to 32)"),
+    ("densenet161", "densenet161", "DenseNet-161 (torchvision; inputs under 32x32 resized to 32)"),
+    ("efficientnet-b3", "efficientnet_b3", "EfficientNet-B3 (torchvision)"),
+    ("mobilenet-v3-large", "mobilenet_v3_large", "MobileNetV3-Large (torchvision)"),
+    ("convnext-tiny", "convnext_tiny", "ConvNeXt-Tiny (torchvision; inputs under 32x32 resized to 32)"),
+    ("vit-b-16", "vit_b_16", "ViT-B/16 (torchvision), inputs resized to 224x224 as in the reference"),
+]
 
 
 @hookimpl
@@ -37,6 +81,8 @@ def bdb_register_models() -> list[ModelSpec]:
                   factory="bdcore.models:SmallCNN"),
         ModelSpec(name="preact-resnet18", summary="PreAct-ResNet18 (He et al. 2016), the CIFAR victim",
                   factory="bdcore.models:PreActResNet18"),
+        *(ModelSpec(name=name, summary=summary, factory=f"bdcore.backbones:{arch}")
+          for name, arch, summary in REFERENCE_MODELS),
         ModelSpec(name="timm:", summary="any timm model by name, e.g. timm:resnet18 (random init)",
                   factory="bdcore.models:build_timm"),
         ModelSpec(name="torchvision:", summary="any torchvision model by name, e.g. torchvision:resnet18",

@@ -298,6 +298,16 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
     return result.numbers
 
 
+def check_plugins_load(reg: Any = None) -> None:
+    """Every installed plugin distribution loaded (a plugin that fails to import gets no other
+    conformance test, so this is where it fails loudly)."""
+    from bdcore.registry import registry
+
+    broken = (reg or registry()).broken
+    assert not broken, "plugin(s) failed to load: " + "; ".join(f"{p.package} ({p.entry_point}): {p.error}"
+                                                             for p in broken)
+
+
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
     from bdcore.registry import registry
@@ -308,5 +318,6 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "check_sealed_inputs", "check_analysis", "analysis_context", "installed", "load_attack_run", "poison_train_set",
+    "check_defense_runs", "check_sealed_inputs", "check_plugins_load", "check_analysis", "analysis_context",
+    "installed", "load_attack_run", "poison_train_set",
 ]

@@ -62,6 +62,7 @@ def test_clp_u3_removes_badnet_in_miniature(backdoored_run, defended_run):
 def test_clp_in_miniature_u3_prunes_little_and_lower_u_trades_accuracy(backdoored_run, defended_run):
     # measured (mnist5k, small-cnn, BadNets, before C-ACC 0.972 ASR 0.998), C-ACC / ASR after:
     #   u=3: 1 channel pruned, 0.956 / 0.996   u=2: 6 pruned, 0.801 / 0.546   u=1: 33, 0.317 / 0.021
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve of 200): before 0.968 / 0.989; u=2: 4 pruned, 0.819 / 0.991.
     # (a clean model loses 1 channel at u=3 too). No u keeps accuracy and removes the backdoor here.
     attack = backdoored_run("badnet")
     u3 = defended_run("clp", attack.run_id)
@@ -69,7 +70,8 @@ def test_clp_in_miniature_u3_prunes_little_and_lower_u_trades_accuracy(backdoore
     assert u3.metrics["cacc"] >= u3.metrics["before"]["cacc"] - 0.03
     u2 = defended_run("clp", attack.run_id, settings={"u": 2.0})
     assert u2.metrics["info"]["pruned_total"] > u3.metrics["info"]["pruned_total"]
-    assert u2.metrics["asr"] <= 0.7 and u2.metrics["cacc"] >= 0.75
+    assert u2.metrics["cacc"] >= 0.75 and u2.metrics["cacc"] <= u3.metrics["cacc"] - 0.05  # accuracy is paid ...
+    assert u2.metrics["asr"] >= 0.9                                                       # ... the backdoor stays
 
 
 def test_clp_runs_on_preact_resnet18(backdoored_run, defended_run):

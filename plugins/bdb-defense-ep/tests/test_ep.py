@@ -43,13 +43,14 @@ def test_reference_setting_fails_in_miniature(backdoored_run, defended_run):
     assert d.metrics["asr"] >= 0.9               # ... and the backdoor survives
 
 
-def test_last_layer_with_lower_u_removes_badnets(backdoored_run, defended_run):
+def test_last_layer_with_lower_u_weakens_badnets(backdoored_run, defended_run):
     # measured (seed 0, 1 thread): u=1.5 on the last BN layer prunes 14 of its 128 neurons: C-ACC 0.952,
     # ASR 0.109, RA 0.868 (2 threads: 13 pruned, C-ACC 0.941, ASR 0.084).
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve of 200): 10 pruned, C-ACC 0.968 -> 0.944, ASR 0.989 -> 0.657, RA 0.339: a partial removal now.
     run = backdoored_run("badnet")
     d = defended_run("ep", run.run_id, settings={"u": 1.5, "layers": "last"})
     assert d.metrics["info"]["pruned_count"] <= 20
-    assert d.metrics["asr"] <= 0.3
+    assert d.metrics["asr"] <= 0.8
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.05
 
 
@@ -59,7 +60,7 @@ def test_clean_reserve_alone_does_not_expose_the_backdoor(backdoored_run, defend
     # 8 neurons pruned, C-ACC 0.961, ASR 0.998.
     run = backdoored_run("badnet")
     d = defended_run("ep", run.run_id, settings={"u": 1.5, "layers": "last", "data": "reserve"})
-    assert d.metrics["info"]["samples"] == 160
+    assert d.metrics["info"]["samples"] == 200  # the whole 5% reserve
     assert d.metrics["asr"] >= 0.9
 
 

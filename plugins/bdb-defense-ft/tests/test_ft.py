@@ -25,9 +25,10 @@ def test_ft_with_a_large_lr_halves_badnets_asr_and_keeps_accuracy(backdoored_run
     run = defended_run("ft", attack.run_id, settings={"lr": 0.1})
     before, after = run.metrics["before"], run.metrics["after"]
     assert before["asr"] > 0.95
-    assert after["asr"] < 0.8  # measured 0.584
-    assert after["cacc"] >= before["cacc"] - 0.025  # measured 0.972 -> 0.960
-    assert run.metrics["der"] > 0.6  # measured 0.70
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve): ASR 0.989 -> 0.506, C-ACC 0.968 -> 0.937, DER 0.726 (before it: 0.584, 0.972 -> 0.960, 0.70)
+    assert after["asr"] < 0.7
+    assert after["cacc"] >= before["cacc"] - 0.05
+    assert run.metrics["der"] > 0.65
     assert run.metrics["info"]["val_acc_after"] >= 0.85
 
 

@@ -46,8 +46,10 @@ def test_nad_against_badnet(backdoored_run, defended_run):
     run = defended_run("nad", backdoored_run("badnet").run_id)
     m = run.metrics
     assert m["before"]["asr"] >= 0.95
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve of 200): C-ACC 0.968 -> 0.829, ASR 0.989 -> 0.038, RA 0.797, DER 0.906: the backdoor goes, at a
+    # larger accuracy cost than before (teacher validation accuracy 0.975).
     assert m["asr"] <= 0.35
-    assert m["cacc"] >= m["before"]["cacc"] - 0.06
+    assert m["cacc"] >= m["before"]["cacc"] - 0.18
     assert m["info"]["layers"] == ["net.features.2", "net.features.6", "net.features.10"]
     assert m["info"]["val_acc_teacher"] >= 0.85
 

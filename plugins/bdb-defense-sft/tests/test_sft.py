@@ -49,8 +49,9 @@ def test_sft_against_badnet(backdoored_run, defended_run):
     attack = backdoored_run("badnet")
     run = defended_run("sft", attack.run_id, settings={"batch_size": 32, "forget_epochs": 10, "recover_epochs": 5})
     m = run.metrics
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve): C-ACC 0.968 -> 0.925, ASR 0.989 -> 0.048, RA 0.886, DER 0.949
     assert m["asr"] <= 0.2 and m["before"]["asr"] >= 0.95
-    assert m["cacc"] >= m["before"]["cacc"] - 0.04
+    assert m["cacc"] >= m["before"]["cacc"] - 0.07
     assert m["ra"] >= 0.8
 
 
@@ -62,10 +63,11 @@ def test_sft_against_blended_needs_a_high_peak(backdoored_run, defended_run):
     base = {"batch_size": 32, "forget_epochs": 10, "recover_epochs": 5}
     high = defended_run("sft", attack.run_id, settings={**base, "lr_max1": 0.5}).metrics
     assert high["before"]["asr"] >= 0.95
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve): peak 0.5: C-ACC 0.973 -> 0.845, ASR 1.000 -> 0.051, DER 0.91; peak 0.1: ASR 0.841
     assert high["asr"] <= 0.15
-    assert high["cacc"] >= high["before"]["cacc"] - 0.09
+    assert high["cacc"] >= high["before"]["cacc"] - 0.16
     low = defended_run("sft", attack.run_id, settings=base).metrics
-    assert low["asr"] >= 0.9
+    assert low["asr"] >= 0.7
 
 
 def test_sft_on_preact_resnet18(backdoored_run, defended_run):
@@ -73,5 +75,7 @@ def test_sft_on_preact_resnet18(backdoored_run, defended_run):
     # 10 + 5 epochs on the 58-image reserve): C-ACC 0.778, ASR 0.049. Peak 0.5 collapses it (C-ACC 0.14).
     attack = backdoored_run("blended", dataset="digits", model="preact-resnet18", epochs=3)
     run = defended_run("sft", attack.run_id, settings={"batch_size": 32, "forget_epochs": 10, "recover_epochs": 5})
-    assert run.metrics["cacc"] >= 0.7
+    # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve) (72 images): before C-ACC 0.833, ASR 0.522; after C-ACC 0.469, ASR 0.000. The backdoor goes
+    # but this 3-epoch PreAct-ResNet18 loses half its accuracy: a smoke test of the architecture, not a result.
+    assert run.metrics["cacc"] >= 0.4
     assert run.metrics["asr"] <= 0.2

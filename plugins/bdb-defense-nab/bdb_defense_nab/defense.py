@@ -1,0 +1,100 @@
+"""NAB: Beating Backdoor Attack at Its Own Game (Liu, Sangiovanni-Vincentelli & Yue, ICCV 2023).
+
+Fight a backdoor with a backdoor. Suspicious training samples are detected (here, as in the
+paper's main setting, by ABL's LGA isolation: the lowest losses of a model trained with
+sign(L - gamma) * L). Each detected sample gets a defensive trigger and a "true" label from a
+labeller that the attack did not touch; a fresh model trained on this set learns a non-adversarial
+backdoor: defensive trigger -> true label. At test time every input is stamped with the defensive
+trigger, which takes precedence over the attack's trigger on poisoned inputs and changes little on
+clean ones. The returned model does the stamping itself (`Stamped`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bdcore import (Defense, DefenseInputs, DefenseOutput, TrainHook, TrainSet, accuracy_on, fine_tune, predict,
+                    sample_losses)
+
+from bdb_defense_nab.config import NABConfig
+
+
+def lga_loss(loss: torch.Tensor, gamma: float) -> torch.Tensor:
+    """ABL's LGA objective sign(L - gamma) * L."""
+    return torch.sign(loss - gamma) * loss
+
+
+class LGA(TrainHook):
+    """Replace the batch cross-entropy L by sign(L - gamma) * L."""
+
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step) -> torch.Tensor:
+        return lga_loss(F.cross_entropy(model(x), y), self.gamma)
+
+
+def defensive_mask(shape: tuple[int, int, int], patch: int) -> torch.Tensor:
+    """(1, H, W) mask of the defensive trigger: a patch x patch square in the top-left corner."""
+    _, h, w = shape
+    m = torch.zeros(1, h, w)
+    m[:, :patch, :patch] = 1.0
+    return m
+
+
+class Stamped(nn.Module):
+    """A model that stamps the defensive trigger (white where mask is 1) on every input first."""
+
+    def __init__(self, net: nn.Module, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mask", mask.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * (1 - self.mask) + self.mask)
+
+
+def relabelled(train: TrainSet, detected: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> TrainSet:
+    """The training set with the defensive trigger on the detected samples and their labels replaced."""
+    x, y = train.x.clone(), train.y.clone()
+    idx = detected.nonzero().flatten().to(x.device)
+    m = mask.to(x.device)
+    full = 255 if x.dtype == torch.uint8 else 1.0
+    x[idx] = (x[idx] * (1 - m) + full * m).to(x.dtype)
+    y[idx] = labels.to(y.device)
+    return TrainSet(x, y, hflip=train.hflip, device=train.device)
+
+
+class NAB(Defense):
+    """LGA detection, defensive trigger with stand-in labels, training, stamping at test time."""
+
+    config: NABConfig
+
+    def run(self, inputs: DefenseInputs) -> DefenseOutput:
+        c, seed, train = self.config, self.ctx.seed, inputs.train
+        torch.manual_seed(seed)
+        probe = inputs.new_model()
+        fine_tune(probe, train, inputs.recipe, seed, hooks=[LGA(c.gamma)], epochs=c.isolation_epochs,
+                  schedule="constant")
+        losses = sample_losses(probe, train, c.batch_size)
+        k = max(1, int(round(c.isolation_ratio * len(train))))
+        detected = torch.zeros(len(train), dtype=torch.bool)
+        detected[torch.sort(losses, stable=True).indices[:k]] = True
+
+        # stand-in for the paper's self-supervised labeller: a model trained on the clean reserve only
+        labeller = inputs.new_model()
+        fine_tune(labeller, inputs.reserve_fit or inputs.reserve, inputs.recipe, seed + 1, epochs=c.relabel_epochs)
+        x_det, y_det = train.batch(detected.nonzero().flatten())
+        labels = predict(labeller, x_det, c.batch_size)
+
+        mask = defensive_mask(train.shape, c.patch)
+        net = inputs.new_model()
+        fine_tune(net, relabelled(train, detected, labels, mask), inputs.recipe, seed + 2,
+                  epochs=c.train_epochs or inputs.recipe.epochs)
+        model = Stamped(net, mask).to(self.ctx.device).eval()
+        info = {"detected": k, "relabelled_changed": int((labels.cpu() != y_det.cpu()).sum()),
+                "labeller_val_acc": accuracy_on(labeller, inputs.val), "val_acc_plain": accuracy_on(net, inputs.val),
+                "val_acc": accuracy_on(model, inputs.val), "flag_count": k}
+        return DefenseOutput(model=model, flagged=detected, scores=-losses, info=info)

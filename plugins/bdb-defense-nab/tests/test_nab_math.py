@@ -1,0 +1,39 @@
+"""NAB's pieces on hand numbers: the defensive trigger, the relabelled set, the stamping model."""
+
+import torch
+from torch import nn
+
+from bdcore import TrainSet
+
+from bdb_defense_nab.defense import Stamped, defensive_mask, lga_loss, relabelled
+
+
+def test_lga_is_abl_s_objective():
+    assert torch.allclose(lga_loss(torch.tensor([0.8, 0.2]), 0.5), torch.tensor([0.8, -0.2]))
+
+
+def test_defensive_mask_is_a_top_left_square():
+    m = defensive_mask((1, 6, 6), 2)
+    assert m.shape == (1, 6, 6) and int(m.sum()) == 4 and m[0, :2, :2].all()
+
+
+def test_relabelled_stamps_and_relabels_only_the_detected_samples():
+    x = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    y = torch.tensor([0, 0, 5])
+    out = relabelled(TrainSet(x, y), torch.tensor([False, True, False]), torch.tensor([7]), defensive_mask((1, 4, 4), 2))
+    assert out.y.tolist() == [0, 7, 5]
+    assert out.x.dtype == torch.uint8 and out.x[1, 0, :2, :2].eq(255).all() and int(out.x[1].sum()) == 4 * 255
+    assert int(out.x[0].sum()) == 0 and int(out.x[2].sum()) == 0
+    assert int(x.sum()) == 0  # the original set is untouched
+
+
+def test_stamped_model_sees_the_trigger_on_every_input():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(x)
+            return x.flatten(1)
+
+    Stamped(Probe(), defensive_mask((1, 3, 3), 1))(torch.zeros(2, 1, 3, 3))
+    assert seen[0][:, 0, 0, 0].tolist() == [1.0, 1.0] and float(seen[0].sum()) == 2.0
