@@ -23,6 +23,7 @@ _PUBLIC: dict[str, str] = {
     "DefenseSpec": "bdcore.spec",
     "DatasetSpec": "bdcore.spec",
     "ModelSpec": "bdcore.spec",
+    "AnalysisSpec": "bdcore.spec",
     # settings and errors (light)
     "MethodConfig": "bdcore.config",
     "TrainRecipe": "bdcore.config",
@@ -38,6 +39,12 @@ _PUBLIC: dict[str, str] = {
     "DefenseOutput": "bdcore.defense",
     "fine_tune": "bdcore.defense",
     "accuracy_on": "bdcore.defense",
+    # analysis tools (the harness side: they may see the truth)
+    "Analysis": "bdcore.analysis",
+    "AnalysisContext": "bdcore.analysis",
+    "AnalysisResult": "bdcore.analysis",
+    "Sample": "bdcore.analysis",
+    "as_picture": "bdcore.analysis",
     "sample_losses": "bdcore.defense",
     # data
     "ImageDataset": "bdcore.data",
@@ -69,6 +76,7 @@ _PUBLIC: dict[str, str] = {
     "collect_features": "bdcore.modules",
     "penultimate": "bdcore.modules",
     "last_feature_map": "bdcore.modules",
+    "forward_trace": "bdcore.modules",
     "ChannelMask": "bdcore.modules",
     "zero_channels": "bdcore.modules",
     "get_module": "bdcore.modules",
@@ -122,6 +130,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from bdcore.analysis import Analysis, AnalysisContext, AnalysisResult, Sample, as_picture
     from bdcore.attack import Attack, AttackContext, CoverSampleAttack
     from bdcore.augmentation import augment
     from bdcore.config import MethodConfig, TrainRecipe
@@ -135,13 +144,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
     from bdcore.models import SmallCNN
     from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, classifier,
-                                collect_features, conv_bn_pairs, convs, get_module, last_conv, last_feature_map,
-                                named_layers, penultimate, prune_bn_below, zero_bn_scale, zero_channels)
+                                collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,
+                                last_feature_map, named_layers, penultimate, prune_bn_below, zero_bn_scale,
+                                zero_channels)
     from bdcore.poison import TrainSet
     from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
     from bdcore.sampling import mix_int, sample_uniforms
     from bdcore.sharpness import SAM, sam_perturbation
-    from bdcore.spec import AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
+    from bdcore.spec import AnalysisSpec, AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
     from bdcore.stealth import psnr, ssim
     from bdcore.surrogate import data_fingerprint, train_surrogate
     from bdcore.trainer import StepInfo, TrainHook, lr_at, predict, train

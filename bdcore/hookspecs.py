@@ -35,9 +35,15 @@ def bdb_register_models() -> list:  # list[ModelSpec]
     """Return the models (or model families, names ending in ':') this plugin provides."""
 
 
+@hookspec
+def bdb_register_analyses() -> list:  # list[AnalysisSpec]
+    """Return the analysis tools this plugin provides (``bdb analyze <name>``)."""
+
+
 HOOKS = {
     "attack": "bdb_register_attacks",
     "defense": "bdb_register_defenses",
     "dataset": "bdb_register_datasets",
     "model": "bdb_register_models",
+    "analysis": "bdb_register_analyses",
 }

@@ -216,19 +216,12 @@ def zero_bn_scale(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> N
 
 
 @torch.no_grad()
-def last_feature_map(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
-    """The submodule whose output is the last spatial feature map of a forward pass.
-
-    The end of the convolutional trunk, before global pooling: the last module (in the order the
-    forward pass finishes them) whose output is 4-D with more than one spatial position, e.g.
-    small-cnn's `features` or a ResNet's last stage. Found by one forward pass of `example`
-    (a batch of float images) with hooks on every submodule; the model's mode is kept.
-    """
-    found: list[str] = []
-    handles = [m.register_forward_hook(lambda mod, inp, out, n=n: found.append(n)
-                                       if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1
-                                       else None)
-               for n, m in model.named_modules() if n]
+def forward_trace(model: nn.Module, example: torch.Tensor, leaves_only: bool = False) -> list[tuple[str, nn.Module, object]]:
+    """(name, module, output) of every named submodule (or only the leaves) in the order one
+    forward pass of `example` finishes them; eval mode for the pass, the model's mode is kept."""
+    found: list[tuple[str, nn.Module, object]] = []
+    handles = [m.register_forward_hook(lambda mod, inp, out, n=n: found.append((n, mod, out)))
+               for n, m in model.named_modules() if n and not (leaves_only and list(m.children()))]
     was_training = model.training
     model.eval()
     try:
@@ -237,6 +230,19 @@ def last_feature_map(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.M
         model.train(was_training)
         for h in handles:
             h.remove()
+    return found
+
+
+def last_feature_map(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
+    """The submodule whose output is the last spatial feature map of a forward pass.
+
+    The end of the convolutional trunk, before global pooling: the last module (in the order the
+    forward pass finishes them) whose output is 4-D with more than one spatial position, e.g.
+    small-cnn's `features` or a ResNet's last stage. Found by one forward pass of `example`
+    (a batch of float images) with hooks on every submodule; the model's mode is kept.
+    """
+    found = [n for n, _, out in forward_trace(model, example)
+             if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1]
     if not found:
         raise BdbError(f"{type(model).__name__} produces no spatial feature map")
     return found[-1], get_module(model, found[-1])

@@ -91,8 +91,8 @@ class Registry:
             everything = sorted({n for k in self.specs for n in self.specs[k]})
             close = difflib.get_close_matches(name, everything, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise BdbError(f"no attack, defense, dataset or model is called {name!r}.{hint} "
-                           "See 'bdb list attacks' (or defenses, datasets, models)")
+            raise BdbError(f"no attack, defense, dataset, model or analysis is called {name!r}.{hint} "
+                           "See 'bdb list attacks' (or defenses, datasets, models, analyses)")
         if len(hits) > 1:
             kinds = ", ".join(k for k, _ in hits)
             raise BdbError(f"{name!r} names several things ({kinds}); use 'bdb info <kind>/{name}'")

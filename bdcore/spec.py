@@ -18,7 +18,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 ATTACK_KINDS = ("DP dirty-label", "DP clean-label", "TC")
 DEFENSE_STAGES = ("post", "pre", "in", "detect-data", "detect-input")
 
-SpecKind = Literal["attack", "defense", "dataset", "model"]
+SpecKind = Literal["attack", "defense", "dataset", "model", "analysis"]
 
 
 def resolve(ref: Any) -> Any:
@@ -165,9 +165,41 @@ class ModelSpec(_Spec):
         return "family" if self.name.endswith(":") else "model"
 
 
+@dataclass
+class AnalysisSpec(_Spec):
+    """An analysis tool: factory(config) -> bdcore.analysis.Analysis; `bdb analyze <name>`.
+
+    reference: the tool of the reference benchmark it corresponds to (e.g. 'tsne'); config: import
+    path or class of its pydantic settings (a light module), None for a tool without settings."""
+
+    kind_label = "analysis"
+    reference: str = ""
+    config: Any = None
+
+    @property
+    def category(self) -> str:
+        return "analysis"
+
+    @property
+    def paper(self) -> str:
+        """Shown in listings where methods show their paper: the reference tool it reproduces."""
+        return f"reference tool: {self.reference}" if self.reference else ""
+
+    def config_model(self) -> Any:
+        if self.config is None:
+            from bdcore.config import NoSettings
+
+            return NoSettings
+        try:
+            return resolve(self.config)
+        except Exception as exc:
+            raise BdbError(f"config of analysis {self.name!r} failed to load ({type(exc).__name__}: {exc})") from exc
+
+
 SPEC_TYPES: dict[str, type[_Spec]] = {
     "attack": AttackSpec,
     "defense": DefenseSpec,
     "dataset": DatasetSpec,
     "model": ModelSpec,
+    "analysis": AnalysisSpec,
 }

@@ -32,7 +32,7 @@ app = typer.Typer(
 out = Console()  # tables fit the terminal (COLUMNS, else 80 for pipes); long cells fold
 err = Console(stderr=True, soft_wrap=True)
 
-KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model"}
+KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model", "analyses": "analysis"}
 RunsOpt = typer.Option(None, "--runs", envvar="BDB_RUNS", help="run store directory [default: ./bdb-runs]")
 
 
@@ -558,6 +558,43 @@ def results_cmd(
         _print_json(rows)
         return
     out.print(_leaderboard_table(rows, f"{len(rows)} runs in {store.root}"))
+
+
+@app.command("analyze")
+@cli_errors
+def analyze_cmd(
+    tool: str = typer.Argument(..., help="analysis id (see 'bdb list analyses')"),
+    run: str = typer.Option(..., "--run", help="id (or unique prefix) of a finished attack or defense run"),
+    out_path: Path = typer.Option(..., "--out", help="PNG file to write"),
+    split: Optional[str] = typer.Option(None, "--split", help="clean-test, bd-test, clean-train, bd-train or mixed "
+                                        "[default: the tool's]"),
+    layer: Optional[str] = typer.Option(None, "--layer", help="layer name, or 'penultimate' [default: the tool's]"),
+    cls: Optional[int] = typer.Option(None, "--class", help="only samples of this true class"),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="number of samples [default: the tool's]"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="tool setting key=value (repeatable)"),
+    seed: int = typer.Option(0, help="seed of the sample drawn and of any randomness in the tool"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
+    runs: Optional[str] = RunsOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
+) -> None:
+    """Explain a run with an analysis tool: write a PNG and print its numbers."""
+    from bdcore.analysis import run_analysis
+    from bdcore.config import parse_set
+
+    result = run_analysis(tool, run, store=_store(runs), out=out_path, split=split, layer=layer, cls=cls, n=n,
+                          settings=parse_set(set_), seed=seed, device=device)
+    if as_json:
+        _print_json({"out": str(out_path), **result.numbers})
+        return
+    t = Table(title=f"{tool} on {result.numbers['run_id']}")
+    t.add_column("number")
+    t.add_column("value", justify="right", overflow="fold")
+    for k, v in result.numbers.items():
+        if k in ("tool", "run_id"):
+            continue
+        t.add_row(k, f"{v:.4g}" if isinstance(v, float) else json.dumps(v, default=str)[:200])
+    out.print(t)
+    out.print(f"wrote {out_path}", markup=False)
 
 
 @app.command("install")

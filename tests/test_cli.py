@@ -39,7 +39,7 @@ def one_line_error(res, *fragments):
     (["attack", "badnet", "--train-set", "optimizer=rmsprop"], ["optimizer"]),
     (["defend", "ft", "--attack-run", "a-doesnotexist"], ["no finished run"]),
     (["defend", "nope", "--attack-run", "a-x"], ["unknown defense 'nope'"]),
-    (["info", "nothing"], ["no attack, defense, dataset or model is called 'nothing'"]),
+    (["info", "nothing"], ["no attack, defense, dataset, model or analysis is called 'nothing'"]),
     (["list", "widgets"], ["cannot list 'widgets'"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragments, tmp_path):

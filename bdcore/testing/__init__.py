@@ -254,6 +254,50 @@ def poison_train_set(x, y, attack, pidx, **kw: Any):
     return _poison(x, y, attack, pidx, **kw)
 
 
+def analysis_context(run_id: str, store, **options: Any):
+    """The AnalysisContext `bdb analyze` would give a tool for a stored run, on the CPU."""
+    import torch
+
+    from bdcore.analysis import open_run
+
+    return open_run(run_id, store, torch.device("cpu"), **options)
+
+
+def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> dict[str, Any]:
+    """Run an analysis tool on a stored run (CPU) and check what it gives: a PNG that decodes to a
+    non-trivial picture and JSON-serialisable numbers whose floats are finite. Returns the numbers.
+
+    options: split, layer, cls, n, settings, seed (as `bdb analyze`)."""
+    import math
+    from pathlib import Path
+
+    from bdcore.analysis import run_analysis
+
+    out = Path(out_dir) / f"{tool}.png"
+    result = run_analysis(tool, run_id, store=store, out=out, device="cpu", **options)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{tool}: {out} is not a PNG"
+    import matplotlib.image
+
+    img = matplotlib.image.imread(out)
+    assert img.shape[0] >= 100 and img.shape[1] >= 100, f"{tool}: picture too small {img.shape}"
+    assert float(img.std()) > 0.01, f"{tool}: picture is blank"
+    json.dumps(result.numbers)
+
+    def walk(v: Any, path: str) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, f"{path}.{k}")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, f"{path}[{i}]")
+        elif isinstance(v, float):
+            assert math.isfinite(v), f"{tool}: number {path} is not finite"
+
+    walk(result.numbers, tool)
+    return result.numbers
+
+
 def check_plugins_load(reg: Any = None) -> None:
     """Every installed plugin distribution loaded (a plugin that fails to import gets no other
     conformance test, so this is where it fails loudly)."""
@@ -274,6 +318,6 @@ def installed(kind: str) -> list[str]:
 __all__ = [
     "BdbError", "TINY_EPOCHS", "tiny_recipe", "attack_config", "check_metadata", "check_config_roundtrip",
     "check_light_import", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "check_sealed_inputs", "check_plugins_load", "installed", "load_attack_run",
-    "poison_train_set",
+    "check_defense_runs", "check_sealed_inputs", "check_plugins_load", "check_analysis", "analysis_context",
+    "installed", "load_attack_run", "poison_train_set",
 ]
