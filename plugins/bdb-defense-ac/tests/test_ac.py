@@ -28,11 +28,14 @@ def test_ac_removes_half_the_badnet_poison_and_lowers_asr(backdoored_run, defend
     d = defended_run("ac", run.run_id)
     det = d.metrics["detection"]
     assert 0 in d.metrics["info"]["flagged_classes"]
-    assert det["tpr"] >= 0.45       # measured 0.558
-    assert det["fpr"] <= 0.05       # measured 0.019 (class 7's small cluster of 64 clean images)
-    assert det["auroc"] >= 0.6      # measured 0.667
-    assert d.metrics["asr"] <= 0.6  # measured 0.420 (from 0.998)
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03  # measured 0.972 -> 0.961
+    # re-measured under the reference protocol (BadNets 0.968 / 0.989 before; poison drawn from all samples):
+    # TPR 0.443, FPR 0.085 (classes 0, 3, 4, 7 flagged), AUROC 0.624, ASR 0.574, C-ACC 0.953
+    # (before that change: TPR 0.558, FPR 0.019, AUROC 0.667, ASR 0.420, C-ACC 0.961)
+    assert det["tpr"] >= 0.4
+    assert det["fpr"] <= 0.12
+    assert det["auroc"] >= 0.58
+    assert d.metrics["asr"] <= 0.7
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03
 
 
 @pytest.mark.xfail(strict=True, reason="at 10% poison the Blended cluster is half of the target class; the relative-size "

@@ -25,11 +25,13 @@ def test_spectral_ranks_badnet_poison_above_chance_and_lowers_asr(backdoored_run
     run = backdoored_run("badnet")
     d = defended_run("spectral", run.run_id)
     det = d.metrics["detection"]
-    assert d.metrics["info"]["flag_count"] == 606   # ceil(0.15 n_c) per class
-    assert det["auroc"] >= 0.6                      # measured 0.665
-    assert det["tpr"] >= 0.2                        # measured 0.255
-    assert d.metrics["asr"] <= 0.9                  # measured 0.783 (from 0.998)
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03  # measured 0.972 -> 0.953
+    # re-measured under the reference protocol (BadNets 0.968 / 0.989 before; poison drawn from all samples):
+    # 605 flagged, AUROC 0.608, TPR 0.258, ASR 0.753, C-ACC 0.953 (before: 606, 0.665, 0.255, 0.783, 0.953)
+    assert d.metrics["info"]["flag_count"] == 605   # ceil(0.15 n_c) per (poisoned) class
+    assert det["auroc"] >= 0.57
+    assert det["tpr"] >= 0.2
+    assert d.metrics["asr"] <= 0.9
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03
 
 
 def test_spectral_ranks_blended_poison_above_chance(backdoored_run, defended_run):

@@ -20,13 +20,18 @@ def test_reference_defaults_match_the_catalog():
     assert (cfg.n, cfg.alpha, cfg.frr, cfg.superimpose) == (64, 0.5, 0.05, "blend")
 
 
-def test_strip_reference_setting_catches_most_badnet_inputs(backdoored_run, defended_run):
+def test_strip_reference_setting_misses_the_reference_badnet_trigger_in_miniature(backdoored_run, defended_run):
+    # Measured with the earlier area-blended BadNets patch: TPR 0.572, FPR 0.055, AUROC 0.921. With the
+    # reference's trigger (Pillow-resized and overwritten: 95/156/255 at 28x28) and poison from all samples,
+    # the alpha-0.5 blend dilutes the dimmer patch below what the model keys on: TPR 0.041 at FPR 0.020,
+    # AUROC 0.738 (the ranking is still better than chance). A genuine miniature failure of the reference setting;
+    # the additive superimposition of the authors' code (next test) still catches it.
     run = backdoored_run("badnet")
     d = defended_run("strip", run.run_id)
     det = d.metrics["input_detection"]
-    assert det["tpr"] >= 0.5     # measured 0.572 at the reserve's 5% FRR
-    assert det["fpr"] <= 0.1     # measured 0.055 on the clean test set
-    assert det["auroc"] >= 0.88  # measured 0.921
+    assert det["tpr"] <= 0.2
+    assert det["fpr"] <= 0.1
+    assert det["auroc"] >= 0.65
     assert d.metrics["info"]["calibration_rejected"] <= 0.05
 
 
