@@ -101,15 +101,22 @@ class TrainRecipe(BaseModel):
     compile: bool = Field(False, description="torch.compile the model (faster after a warm-up)")
     lr_min: float = Field(0.0, ge=0, description="cyclic schedule only: the base (lowest) learning rate")
     cycles: int = Field(1, ge=1, description="cyclic schedule only: triangular cycles over the run")
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="training arithmetic: fp32 (the reference), bf16 (autocast; CPUs with avx512_bf16/AMX "
+        "and CUDA), auto (bf16 where the device supports it, else fp32)")
 
     @model_serializer(mode="wrap")
     def _drop_unused_cyclic_fields(self, handler):
-        # The cyclic fields are saved only with a cyclic schedule, so that every other recipe dumps
-        # (and hashes into run ids) exactly as before they existed.
+        # The cyclic fields are saved only with a cyclic schedule, and precision only when it is not
+        # the default fp32, so that every other recipe dumps (and hashes into run ids) exactly as
+        # before they existed.
         data = handler(self)
-        if self.schedule != "cyclic" and isinstance(data, dict):
-            data.pop("lr_min", None)
-            data.pop("cycles", None)
+        if isinstance(data, dict):
+            if self.schedule != "cyclic":
+                data.pop("lr_min", None)
+                data.pop("cycles", None)
+            if self.precision == "fp32":
+                data.pop("precision", None)
         return data
 
 

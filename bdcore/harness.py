@@ -146,6 +146,14 @@ def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None,
     return cfg.model_copy(update={"attack_config": values, "data_fingerprint": fingerprint, "input_files": files})
 
 
+def resolve_defense_config(cfg: DefenseRunConfig, reg: Registry | None = None) -> DefenseRunConfig:
+    """The defense run config with every setting filled in (the preset's, then the given ones): the
+    thing that is hashed into the run id."""
+    reg = reg or registry()
+    _, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config, check_preset(cfg.preset))
+    return cfg.model_copy(update={"defense_config": dcfg.model_dump(mode="json")})
+
+
 def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, device: torch.device,
                 reg: Registry | None = None) -> Attack:
     """Instantiate the attack of a resolved run config."""
@@ -182,6 +190,14 @@ def run_attack(
     run_id = cfg.run_id()
     if not force and store.is_complete(run_id):
         return store.load(run_id)
+    with store.building(run_id):  # a process building the same run: wait for it, then reuse its result
+        if not force and store.is_complete(run_id):
+            return store.load(run_id)
+        return _attack_run(cfg, run_id, store, device, data_root, progress, reg)
+
+
+def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str, data_root: str | None,
+                progress: ProgressFn | None, reg: Registry) -> Run:
     dev = pick_device(device)
     data = load_dataset(cfg.dataset, data_root, reg)
     t0 = time.perf_counter()
@@ -213,6 +229,7 @@ def run_attack(
         "versions": versions(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package]),
         "device": str(dev),
         "threads": torch.get_num_threads(),
+        "precision": stats.precision,
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("attack", "poison", "init", "train")},
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -354,11 +371,18 @@ def run_defense(
     reg = reg or registry()
     store = store or RunStore()
     spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config, check_preset(cfg.preset))
-    cfg = cfg.model_copy(update={"defense_config": dcfg.model_dump(mode="json"),
-                                 "attack_run": store.resolve(cfg.attack_run)})
+    cfg = resolve_defense_config(cfg, reg).model_copy(update={"attack_run": store.resolve(cfg.attack_run)})
     run_id = cfg.run_id()
     if not force and store.is_complete(run_id):
         return store.load(run_id)
+    with store.building(run_id):
+        if not force and store.is_complete(run_id):
+            return store.load(run_id)
+        return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg)
+
+
+def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store: RunStore, device: str,
+                 data_root: str | None, progress: ProgressFn | None, reg: Registry) -> Run:
     dev = pick_device(device)
     t0 = time.perf_counter()
     setup = defense_setup(cfg, spec, dcfg, store, dev, data_root, reg)

@@ -189,6 +189,20 @@ class RunStore:
         with FileLock(str(self.locks_dir / f"{name}.lock"), timeout=LOCK_TIMEOUT):
             yield
 
+    @contextmanager
+    def building(self, run_id: str) -> Iterator[None]:
+        """Held while a process computes a run, however long that takes.
+
+        A second process asking for the same run (two grids, two workers, two test workers) waits
+        here, then finds the run complete and reuses it instead of computing it twice. The lock is
+        released by the operating system when its holder dies, so a killed run blocks nothing.
+        """
+        from filelock import FileLock
+
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.locks_dir / f"{check_run_ref(run_id)}.build.lock"), timeout=-1):
+            yield
+
     # reading ---------------------------------------------------------------------------------
     def path(self, run_id: str) -> Path:
         return self.runs_dir / check_run_ref(run_id)

@@ -76,6 +76,8 @@ class TrainStats:
     seconds: float
     final_loss: float
     losses: list[float] = field(default_factory=list)
+    precision: str = "fp32"
+    """The arithmetic training used (a recipe's 'auto' resolved on the device)."""
 
     @property
     def images_per_second(self) -> float:
@@ -108,6 +110,25 @@ def lr_at(recipe: TrainRecipe, step: int, total: int) -> float:
     return recipe.lr
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast runs natively on a device (CUDA with bf16, or a CPU with avx512_bf16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic a recipe's precision means on a device: 'fp32' or 'bf16'."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return precision
+
+
 def train(
     model: nn.Module,
     data: TrainSet,
@@ -133,7 +154,7 @@ def train(
     n = len(data)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
-    amp = device.type == "cuda"
+    amp = resolve_precision(recipe.precision, device) == "bf16"
     info = StepInfo(0, 0, total, gen)
     for h in hooks:
         h.on_train_start(model, data)
@@ -194,11 +215,12 @@ def train(
     model.eval()
     if recipe.channels_last:
         model.to(memory_format=torch.contiguous_format)
-    return TrainStats(len(losses), info.step, images, time.perf_counter() - t0, info.running_loss, losses)
+    return TrainStats(len(losses), info.step, images, time.perf_counter() - t0, info.running_loss, losses,
+                      "bf16" if amp else "fp32")
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | None = None) -> torch.Tensor:
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None) -> torch.Tensor:
     """Predicted classes for images (uint8 or float [0, 1]), batched, in eval mode."""
     device = device or next(model.parameters()).device
     model.eval()

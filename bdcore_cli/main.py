@@ -452,14 +452,66 @@ def _leaderboard_table(rows: list[dict], title: str) -> Table:
     return t
 
 
-def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_root: Optional[str],
-           as_json: bool) -> None:
-    from bdcore.grid import load_grid
-    from bdcore.harness import run_defense
-    from bdcore.leaderboard import leaderboard
+class _GridView:
+    """The rich view of a grid: one overall bar, a row per run in flight, a line per finished run."""
 
+    def __init__(self, serial: bool) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.serial = serial
+        self.prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+        self.rows: dict[int, Any] = {}
+        self.total = None
+
+    def start(self, plan) -> None:
+        self.total = self.prog.add_task("grid", total=len(plan.tasks))
+        self.prog.start()
+
+    def started(self, task) -> None:
+        what = task.label if task.kind == "attack" else f"  defense {task.cfg.defense} on {task.label.split(' + ')[0]}"
+        self.rows[task.index] = self.prog.add_task(what, total=None)
+
+    def run_progress(self, task):
+        row = self.rows.get(task.index)
+        if row is None:
+            return None
+
+        def update(done: int, total: int, loss: float) -> None:
+            self.prog.update(row, completed=done, total=total)
+
+        return update
+
+    def finished(self, task, o) -> None:
+        row = self.rows.pop(task.index, None)
+        if row is not None:
+            self.prog.remove_task(row)
+        self.prog.advance(self.total)
+        name = task.label if task.kind == "attack" else f"  defense {task.cfg.defense}"
+        if o.status in ("failed", "skipped"):
+            self.prog.console.print(f"{'failed' if o.status == 'failed' else 'skipped'} {name}: {o.error}",
+                                    markup=False, highlight=False)
+        elif o.status == "diverged":
+            self.prog.console.print(f"{name}: diverged {o.run_id} (non-finite loss or weights; try a lower lr)",
+                                    markup=False, highlight=False)
+        else:
+            secs = f" in {o.seconds:.0f} s" if o.status == "done" else ""
+            self.prog.console.print(f"{name}: {o.status} {o.run_id}{secs}", markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self.prog.stop()
+
+
+def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_root: Optional[str],
+           as_json: bool, workers: int = 1, executor: str = "local", address: Optional[str] = None,
+           threads: Optional[int] = None) -> None:
+    from bdcore.executor import check_executor, plan_grid, run_grid
+    from bdcore.grid import load_grid
+    from bdcore.leaderboard import leaderboard
     from bdcore.plan import check_run_plan
 
+    check_executor(executor, address)
     grid = load_grid(grid_path)
     reg = _registry()
     for entry in grid.attacks:
@@ -468,43 +520,22 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
         if entry.name != "none":
             reg.get("defense", entry.name)
     store = _store(runs)
-    ids: list[str] = []
-    failures: list[str] = []
     attack_cfgs = check_run_plan(store, device, grid.attack_runs(),
                                  [(d.name, d.set) for d in grid.defenses if d.name != "none"], data_root=data_root)
-    for i, cfg in enumerate(attack_cfgs, 1):
-        label = f"[{i}/{len(attack_cfgs)}] {cfg.attack} {cfg.dataset}/{cfg.model} ratio {cfg.pratio:g} seed {cfg.seed}"
-        try:
-            run, reused = _run_attack_cfg(cfg, store, force, device, data_root)
-        except BdbError as exc:
-            failures.append(f"{label}: {exc}")
-            err.print(f"failed {label}: {exc}", markup=False)
-            continue
-        ids.append(run.run_id)
-        err.print(f"{label}: {'reused' if reused else 'done'} {run.run_id}", markup=False)
-        if run.diverged:
-            failures.append(f"{label}: diverged")
-            continue
-        for dcfg in grid.defense_runs(run.run_id, cfg.seed):
-            prog, update = _progress(f"  defense {dcfg.defense}")
-            try:
-                with prog:
-                    drun = run_defense(dcfg, store=store, force=force, device=device, data_root=data_root,
-                                       progress=update)
-            except BdbError as exc:
-                failures.append(f"{label} + {dcfg.defense}: {exc}")
-                err.print(f"  failed defense {dcfg.defense}: {exc}", markup=False)
-                continue
-            ids.append(drun.run_id)
-            err.print(f"  defense {dcfg.defense}: {drun.run_id}", markup=False)
+    plan = plan_grid(attack_cfgs, grid.defense_runs)
+    view = _GridView(serial=workers == 1 and executor == "local")
+    outcomes = run_grid(plan, str(store.root), device=device, data_root=data_root, force=force, workers=workers,
+                        executor=executor, address=address, threads=threads, reporter=view)
+    ids = [o.run_id for o in outcomes if o.ok or o.status == "diverged"]
+    failures = [o for o in outcomes if not o.ok]
     rows = leaderboard(store, ids)
     if as_json:
         _print_json(rows)
     else:
         out.print(_leaderboard_table(rows, f"leaderboard: {grid.name}"))
     if failures:
-        err.print(f"{len(failures)} run(s) failed; rerun the same command to retry them (finished runs are reused)",
-                  markup=False)
+        err.print(f"{len(failures)} run(s) failed or were skipped; rerun the same command to retry them "
+                  "(finished runs are reused)", markup=False)
         raise typer.Exit(1)
 
 
@@ -517,9 +548,20 @@ def bench_cmd(
     data_root: Optional[str] = typer.Option(None, help="directory of dataset files"),
     runs: Optional[str] = RunsOpt,
     as_json: bool = typer.Option(False, "--json", help="print the leaderboard as JSON"),
+    workers: int = typer.Option(1, "--workers", min=1, help="runs at once: worker processes (local) or concurrent "
+                                "Ray tasks; each gets its share of the CPU threads or one GPU"),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (pip install 'bdcore[ray]')"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (e.g. ray://head:10001 or "
+                                          "auto); none starts a local Ray instance"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per run [default: cores / "
+                                          "workers locally, 1 per Ray task on a cluster]"),
 ) -> None:
-    """Run every attack of a grid once and every defense on each attack run; print the leaderboard."""
-    _bench(grid, runs, force, device, data_root, as_json)
+    """Run every attack of a grid once and every defense on each attack run; print the leaderboard.
+
+    The grid is a DAG: each attack run is trained once, then its defenses run. Finished runs are
+    reused, so rerunning the same command after a crash or kill finishes only what is missing.
+    """
+    _bench(grid, runs, force, device, data_root, as_json, workers, executor, address, threads)
 
 
 @app.command("demo")

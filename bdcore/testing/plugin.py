@@ -13,9 +13,17 @@ import pytest
 
 @pytest.fixture(scope="session")
 def bdb_store(tmp_path_factory):
-    """A run store shared by the whole test session."""
+    """A run store shared by the whole test session, across pytest-xdist workers too.
+
+    Workers share one directory: a run one worker is computing is waited for by another that
+    needs it (`RunStore.building`), so each backdoored model is trained once per session.
+    """
+    import os
+
     from bdcore.store import RunStore
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return RunStore(tmp_path_factory.getbasetemp().parent / "bdb-runs-shared")
     return RunStore(tmp_path_factory.mktemp("bdb-runs"))
 
 
