@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
 from bdcore.results import (LABELS, Filters, ResultsTable, RunRecord, aggregate, build_table, display_columns,
-                            display_rows, fmt_metric, select, write_atomic)
+                            display_rows, fmt_metric, select, varying_settings, write_atomic)
 from bdcore.store import RunStore
 
 SECTIONS = ("summary", "der-heatmap", "ratio", "models", "detection", "triggers", "results")
@@ -82,14 +83,18 @@ def _mean_by(recs: list[RunRecord], keys: Callable[[RunRecord], tuple], metric: 
     return {k: aggregate(v) for k, v in vals.items()}
 
 
-def _pooled_note(recs: list[RunRecord], over: tuple[str, ...]) -> str:
-    """Which settings a plot averages over, in words ('' when the runs agree on them)."""
+def _pooled_note(recs: list[RunRecord], axes: tuple[str, ...]) -> str:
+    """What a plot pools at each point: the settings that vary but are not its axes, and seeds ('' if none)."""
+    varying, _ = varying_settings(recs)
     parts = []
-    for k in over:
-        vals = {r.settings.get(k) for r in recs} - {None}
-        if len(vals) > 1:
-            parts.append(f"{len(vals)} {'seeds' if k == 'seed' else k + 's'}")
-    return f"Averaged over {', '.join(parts)}." if parts else ""
+    for k in varying:
+        if k not in axes:
+            n = len({json.dumps(r.settings[k], sort_keys=True) for r in recs if k in r.settings})
+            parts.append(f"{k} ({n} values)")
+    seeds = {r.settings.get("seed") for r in recs} - {None}
+    if len(seeds) > 1:
+        parts.append(f"{len(seeds)} seeds")
+    return f"Each value pools the runs that differ in {', '.join(parts)}." if parts else ""
 
 
 def _figure(w: float, h: float):
@@ -133,7 +138,7 @@ def der_heatmap(recs: list[RunRecord]) -> str:
     fig.colorbar(im, ax=ax, label="DER")
     rows = [[a] + [fmt_metric("der", stats[(a, d)].mean) if stats.get((a, d)) else "-" for d in defenses]
             for a in attacks]
-    note = _pooled_note(runs, ("dataset", "model", "pratio", "seed"))
+    note = _pooled_note(runs, ("attack", "defense"))
     return (f"<figure>{_img(_png(fig), 'DER heat-map, attack x defense')}<figcaption>DER = (max(0, ΔASR) − "
             f"max(0, ΔACC) + 1) / 2; 1 is best. {_e(note)}</figcaption></figure>"
             + _html_table(["attack \\ defense", *defenses], rows, [False] + [True] * len(defenses), "der"))
@@ -185,8 +190,8 @@ def ratio_curves(recs: list[RunRecord]) -> str:
                     labels.append(ll)
         fig.legend(handles, labels, loc="outside right upper", title="attack")
         parts.append(f"<figure>{_img(_png(fig), 'C-ACC and ASR against the poisoning ratio')}</figure>")
-    note = _pooled_note(runs, ("dataset", "model", "seed"))
-    return "".join(parts) + (f'<p class="caption">Mean over the runs at each ratio; bars: ±1 sd over seeds. '
+    note = _pooled_note(runs, ("attack", "defense", "pratio"))
+    return "".join(parts) + (f'<p class="caption">Mean of the runs at each ratio; bars: ±1 sd of those runs. '
                              f"{_e(note)}</p>")
 
 
@@ -218,7 +223,7 @@ def model_comparison(recs: list[RunRecord]) -> str:
         axes[i].set_ylim(0, 105)
         axes[i].grid(axis="y", alpha=0.3)
     axes[1].set_xticks(x, labels=labels, rotation=35, ha="right")
-    axes[0].legend(title="model", loc="best", fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), title="model", loc="outside right upper", fontsize=8)
     for a, d in pairs:
         row = [a, d]
         for m in models:
@@ -227,8 +232,8 @@ def model_comparison(recs: list[RunRecord]) -> str:
             s = aggregate(r.metrics.get("asr") for r in sel)
             row.append(f"{fmt_metric('cacc', c.mean if c else None)} / {fmt_metric('asr', s.mean if s else None)}")
         rows.append(row)
-    note = _pooled_note(recs, ("dataset", "pratio", "seed"))
-    return (f"<figure>{_img(_png(fig), 'C-ACC and ASR per model')}<figcaption>Bars: mean, whiskers: ±1 sd. "
+    note = _pooled_note(recs, ("attack", "defense", "model"))
+    return (f"<figure>{_img(_png(fig), 'C-ACC and ASR per model')}<figcaption>Bars: mean, whiskers: ±1 sd of the runs. "
             f"{_e(note)}</figcaption></figure>"
             + _html_table(["attack", "defense", *[f"{m}: C-ACC % / ASR %" for m in models]], rows,
                           [False, False] + [True] * len(models), "models"))

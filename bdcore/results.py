@@ -414,8 +414,13 @@ def metric_cell(table: ResultsTable, row: dict[str, Any], metric: str) -> str:
 def display_columns(table: ResultsTable, metrics: list[str] | None = None) -> list[tuple[str, str]]:
     """(key, header) of the columns a person reads: attack and defense, every other setting that
     varies, seeds or n, the metrics, and the run id of single runs."""
-    shown = [k for k in table.settings
-             if k in ("attack", "defense") or len({_hashable(r[k]) for r in table.records}) > 1]
+    def differs(k: str) -> bool:
+        vals = {_hashable(r[k]) for r in table.records}
+        if k in SEEDS:  # a seed column only where seeds differ (a defense seed is absent from attack runs)
+            vals.discard(None)
+        return len(vals) > 1
+
+    shown = [k for k in table.settings if k in ("attack", "defense") or differs(k)]
     cols = [(k, "ratio" if k == "pratio" else k) for k in shown]
     if table.grouped:
         cols.append(("n", "n"))

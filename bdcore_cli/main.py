@@ -600,7 +600,7 @@ def results_cmd(
     what = f"{table.runs} runs" + (f" in {len(table.records)} groups" if table.grouped else "")
     title = f"{what} in {store.root}" + (f" ({filters.describe()})" if filters.describe() else "")
     if fmt is None:
-        out.print(_results_table(table, title))
+        out.print(_results_table(table, title, bool(filters.describe())))
         return
     text = export(table, fmt, out_path, title)
     if text is not None:
@@ -609,14 +609,14 @@ def results_cmd(
         err.print(f"wrote {out_path} ({len(table.records)} rows)", markup=False)
 
 
-def _results_table(table, title: str) -> Table:
+def _results_table(table, title: str, filtered: bool) -> Table:
     from bdcore.results import METRICS, display_columns, display_rows
 
     metrics = None if out.width >= WIDE else [m for m in table.metrics if m not in ("psnr", "ssim")]
     cols = display_columns(table, metrics)
     caption = table.caption(k for k, _ in cols)
     if not table.records:
-        caption = "no runs match" + (f"; {caption}" if caption else "")
+        caption = "no runs match these filters" if filtered else "no runs stored yet"
     t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left")
     for k, header in cols:
         t.add_column(header, justify="right" if k in METRICS or k in ("n", "pratio") else "left", overflow="fold")

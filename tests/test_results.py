@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import math
-import re
 import sys
 from html.parser import HTMLParser
 
@@ -286,24 +285,3 @@ def test_report_of_known_runs_has_every_section_and_degrades(known_store, tmp_pa
 def test_bad_report_input_is_one_line(known_store, args, fragments):
     store, _ = known_store
     one_line_error(bdb(store, "report", *args), *fragments)
-
-
-def test_report_of_trained_runs_shows_triggers_and_their_numbers(bdb_store, tmp_path):
-    from bdcore.testing import tiny_attack_run, tiny_defense_run
-
-    a = tiny_attack_run("badnet", bdb_store)
-    b = tiny_attack_run("blended", bdb_store)
-    d = tiny_defense_run("ft", a.run_id, bdb_store)
-    record_grid(bdb_store, "report-test", [a.run_id, b.run_id, d.run_id])
-    out = tmp_path / "trained.html"
-    res = runner.invoke(app, ["report", "--grid", "report-test", "--out", str(out), "--runs", str(bdb_store.root)])
-    assert res.exit_code == 0, res.stderr
-    p = _parse(out.read_text())
-    assert p.triggers == ["badnet", "blended"]
-    assert sum(1 for s, _ in p.images if s == "triggers") == 2
-    results = p.text["results"]
-    for run in (a, b, d):
-        assert run.run_id in results
-        assert f"{100 * run.metrics['asr']:.2f}" in results and f"{100 * run.metrics['cacc']:.2f}" in results
-    assert f"{d.metrics['der']:.3f}" in p.text["der-heatmap"]
-    assert re.search(r"3 runs from the run store", p.text["summary"])
