@@ -528,6 +528,8 @@ def check_out_path(path: str | os.PathLike) -> Path:
     parent = path.parent
     if path.is_dir():
         raise BdbError(f"cannot write {path}: it is a directory; pass a file name to --out")
+    if parent.exists() and not parent.is_dir():
+        raise BdbError(f"cannot write {path}: {parent} is not a directory; pass another --out")
     if not parent.is_dir():
         raise BdbError(f"cannot write {path}: directory {parent} does not exist; create it or pass another --out")
     if not os.access(parent, os.W_OK):

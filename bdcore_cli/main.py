@@ -533,7 +533,8 @@ def demo_cmd(
     runs: Optional[str] = RunsOpt,
     show_grid: bool = typer.Option(False, "--show-grid", help="print the demo grid file and exit"),
 ) -> None:
-    """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn."""
+    """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn;
+    also writes its HTML report (demo-report.html in the run store)."""
     path = resources.files("bdcore") / "demo" / "demo.toml"
     if show_grid:
         sys.stdout.write(path.read_text())

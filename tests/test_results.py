@@ -208,19 +208,17 @@ def test_missing_pyarrow_names_the_extra_and_writes_nothing(known_store, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_out_leaves_nothing(known_store, tmp_path):
+def test_a_failed_write_leaves_nothing(known_store, tmp_path, monkeypatch):
     store, _ = known_store
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        res = bdb(store, "results", "--format", "csv", "--out", str(ro / "r.csv"))
-        if res.exit_code == 0:  # running as root: permissions do not bind
-            pytest.skip("directory permissions are not enforced for this user")
-        one_line_error(res, "not writable")
-        assert list(ro.iterdir()) == []
-    finally:
-        ro.chmod(0o700)
+    (tmp_path / "file").write_text("x")
+    one_line_error(bdb(store, "results", "--out", str(tmp_path / "file" / "r.csv")), "is not a directory")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("bdcore.results.os.replace", refuse)
+    one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 # the report -----------------------------------------------------------------------------------
