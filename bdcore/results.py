@@ -340,14 +340,14 @@ def build_table(recs: list[RunRecord], group: bool | None = None) -> ResultsTabl
     for k in CORE:
         constant.pop(k, None)
     settings = list(CORE) + [k for k in varying if k not in CORE]
-    groups = group_runs(recs)
-    if group is None:
-        group = any(len(g.runs) > 1 for g in groups)
+    if group is None:  # group when two runs differ only in their seeds
+        keys = [r.key() for r in recs]
+        group = len(set(keys)) < len(keys)
     metrics = [m for m in METRICS if m in ("cacc", "asr", "ra", "der")
                or any(r.metrics.get(m) is not None for r in recs)]
     out: list[dict[str, Any]] = []
     if group:
-        groups.sort(key=lambda g: _row_order(g.settings, varying))
+        groups = sorted(group_runs(recs), key=lambda g: _row_order(g.settings, varying))
         for g in groups:
             row = {k: g.settings.get(k) for k in settings}
             row["n"] = len(g.runs)
