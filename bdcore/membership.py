@@ -58,6 +58,7 @@ def record_grid(store: RunStore, name: str, run_ids: list[str], grid: dict[str, 
             try:
                 with os.fdopen(fd, "w") as f:
                     json.dump(doc, f, indent=2, sort_keys=True)
+                os.chmod(tmp, 0o644)  # as the store's other JSON files (mkstemp makes it private)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
