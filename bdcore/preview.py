@@ -46,16 +46,25 @@ def preview_grid(attack: Attack, data: ImageDataset, n: int = 8, train: bool = F
     return make_grid(rows, nrow=len(idx), padding=2, pad_value=1.0)
 
 
-def save_png(img: torch.Tensor, path: str | Path) -> None:
-    """Write a (3, H, W) float image in [0, 1] as PNG (atomically)."""
+def png_bytes(img: torch.Tensor) -> bytes:
+    """A (3, H, W) float image in [0, 1] encoded as PNG."""
+    import io
+
     from PIL import Image
 
+    arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> None:
+    """Write a (3, H, W) float image in [0, 1] as PNG (atomically)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise BdbError(f"--out must end in .png, got {path.name}")
     if not path.parent.exists():
         raise BdbError(f"directory {path.parent} does not exist")
     tmp = path.with_name(path.name + ".part")
-    arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    Image.fromarray(arr).save(tmp, format="PNG")
+    tmp.write_bytes(png_bytes(img))
     tmp.replace(path)

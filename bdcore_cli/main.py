@@ -528,6 +528,9 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
                         executor=executor, address=address, threads=threads, reporter=view)
     ids = [o.run_id for o in outcomes if o.ok or o.status == "diverged"]
     failures = [o for o in outcomes if not o.ok]
+    from bdcore.membership import record_grid
+
+    record_grid(store, grid.name, ids, grid.model_dump(mode="json"))  # for 'bdb results/report --grid'
     rows = leaderboard(store, ids)
     if as_json:
         _print_json(rows)
@@ -572,34 +575,124 @@ def demo_cmd(
     runs: Optional[str] = RunsOpt,
     show_grid: bool = typer.Option(False, "--show-grid", help="print the demo grid file and exit"),
 ) -> None:
-    """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn."""
+    """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn;
+    also writes its HTML report (demo-report.html in the run store)."""
     path = resources.files("bdcore") / "demo" / "demo.toml"
     if show_grid:
         sys.stdout.write(path.read_text())
         return
     with resources.as_file(path) as p:
         _bench(Path(p), runs, force, device, None, False)
+    from bdcore.report import write_report
+    from bdcore.results import Filters
+
+    store = _store(runs)
+    report = write_report(store, store.root / "demo-report.html", Filters(grid="demo"), title="bdb demo")
+    out.print(f"report: {report}", markup=False)
+
+
+def _filters(grid: Optional[str], attack: Optional[list[str]], defense: Optional[list[str]],
+             dataset: Optional[list[str]], model: Optional[list[str]], seed: Optional[list[int]]):
+    from bdcore.results import Filters
+
+    return Filters(attack=attack or [], defense=defense or [], dataset=dataset or [], model=model or [],
+                   seed=seed or [], grid=grid)
+
+
+GridOpt = typer.Option(None, "--grid", help="only the runs of this grid (as recorded by 'bdb bench' / 'bdb demo')")
+AttackOpt = typer.Option(None, "--attack", help="only runs of this attack (repeatable)")
+DefenseOpt = typer.Option(None, "--defense", help="only runs of this defense; 'none' for attack runs (repeatable)")
+DatasetOpt = typer.Option(None, "--dataset", help="only runs on this dataset (repeatable)")
+ModelOpt = typer.Option(None, "--model", help="only runs of this model (repeatable)")
+SeedOpt = typer.Option(None, "--seed", help="only runs of this seed (repeatable)")
+GroupOpt = typer.Option(None, "--group/--no-group", help="one row per group of runs that differ only in their seeds, "
+                        "with mean, sd and 95% CI [default: group when some runs differ only in their seeds]")
 
 
 @app.command("results")
 @cli_errors
 def results_cmd(
     runs: Optional[str] = RunsOpt,
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    grid: Optional[str] = GridOpt,
+    attack: Optional[list[str]] = AttackOpt,
+    defense: Optional[list[str]] = DefenseOpt,
+    dataset: Optional[list[str]] = DatasetOpt,
+    model: Optional[list[str]] = ModelOpt,
+    seed: Optional[list[int]] = SeedOpt,
+    group: Optional[bool] = GroupOpt,
+    fmt: Optional[str] = typer.Option(None, "--format", help="md, csv, json or parquet [default: a table; with "
+                                      "--out: from the file's suffix]"),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON (as --format json)"),
     reindex: bool = typer.Option(False, "--reindex", help="rebuild the index from the run directories first"),
 ) -> None:
-    """Stored runs with their metrics."""
-    from bdcore.leaderboard import leaderboard
+    """Stored runs with their metrics: filter, group over seeds, export."""
+    from bdcore.results import build_table, check_format, check_out_path, export, format_for, select
 
+    fmt = format_for(fmt, out_path, as_json)
+    if fmt is not None:
+        check_format(fmt, out_path)
+    if out_path is not None:
+        check_out_path(out_path)
     store = _store(runs)
     if reindex:
         n = store.reindex()
         err.print(f"indexed {n} runs", markup=False)
-    rows = leaderboard(store)
-    if as_json:
-        _print_json(rows)
+    filters = _filters(grid, attack, defense, dataset, model, seed)
+    table = build_table(select(store, filters), group)
+    what = f"{table.runs} runs" + (f" in {len(table.records)} groups" if table.grouped else "")
+    title = f"{what} in {store.root}" + (f" ({filters.describe()})" if filters.describe() else "")
+    if fmt is None:
+        out.print(_results_table(table, title, bool(filters.describe())))
         return
-    out.print(_leaderboard_table(rows, f"{len(rows)} runs in {store.root}"))
+    text = export(table, fmt, out_path, title)
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        err.print(f"wrote {out_path} ({len(table.records)} rows)", markup=False)
+
+
+def _results_table(table, title: str, filtered: bool) -> Table:
+    from bdcore.results import METRICS, display_columns, display_rows
+
+    metrics = None if out.width >= WIDE else [m for m in table.metrics if m not in ("psnr", "ssim")]
+    cols = display_columns(table, metrics)
+    caption = table.caption(k for k, _ in cols)
+    if not table.records:
+        caption = "no runs match these filters" if filtered else "no runs stored yet"
+    t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left")
+    for k, header in cols:
+        t.add_column(header, justify="right" if k in METRICS or k in ("n", "pratio") else "left", overflow="fold")
+    for cells in display_rows(table, cols):
+        t.add_row(*_cells(*cells))
+    return t
+
+
+@app.command("report")
+@cli_errors
+def report_cmd(
+    out_path: Path = typer.Option(..., "--out", help="HTML file to write"),
+    runs: Optional[str] = RunsOpt,
+    grid: Optional[str] = GridOpt,
+    attack: Optional[list[str]] = AttackOpt,
+    defense: Optional[list[str]] = DefenseOpt,
+    dataset: Optional[list[str]] = DatasetOpt,
+    model: Optional[list[str]] = ModelOpt,
+    seed: Optional[list[int]] = SeedOpt,
+    group: Optional[bool] = GroupOpt,
+    title: Optional[str] = typer.Option(None, "--title", help="the report's title"),
+    device: str = typer.Option("cpu", help="device of the trigger previews: cpu, auto or cuda[:N]"),
+) -> None:
+    """One self-contained HTML report: DER heat-map, ratio curves, models, detection, triggers, results."""
+    from bdcore.report import write_report
+    from bdcore.results import check_out_path
+
+    if out_path.suffix.lower() not in (".html", ".htm"):
+        raise BdbError(f"--out must end in .html, got {out_path.name}")
+    check_out_path(out_path)
+    path = write_report(_store(runs), out_path, _filters(grid, attack, defense, dataset, model, seed), title,
+                        device, group)
+    out.print(f"wrote {path}", markup=False)
 
 
 @app.command("analyze")

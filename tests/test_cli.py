@@ -1,6 +1,7 @@
 """The bdb command: runs, reuse, results, and one-line errors for bad input."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ TINY = ["--dataset", "digits", "--epochs", "2", "--batch-size", "64"]
 
 
 def bdb(*args, runs=None):
-    extra = ["--runs", str(runs)] if runs is not None and args[0] in ("attack", "defend", "bench", "results", "demo") else []
+    extra = ["--runs", str(runs)] if runs is not None and args[0] in ("attack", "defend", "bench", "results", "demo", "report") else []
     return runner.invoke(app, [*args, *extra])
 
 
@@ -116,6 +117,21 @@ def test_bench_runs_grid_and_resumes(tmp_path):
     assert json.loads(again.stdout) == rows and again.stderr.count("reused") == 2
     text = bdb("bench", str(grid), runs=tmp_path)
     assert "leaderboard: tiny" in text.stdout and "blended" in text.stdout
+
+    # the bench recorded its runs as grid "tiny": results and the report select them by name
+    by_grid = json.loads(bdb("results", "--grid", "tiny", "--json", runs=tmp_path).stdout)
+    assert sorted(r["run_id"] for r in by_grid) == sorted(r["run_id"] for r in rows)
+    res = bdb("report", "--grid", "tiny", "--out", str(tmp_path / "tiny.html"), runs=tmp_path)
+    assert res.exit_code == 0, res.stderr
+    html = (tmp_path / "tiny.html").read_text()
+    triggers = re.findall(r'<figure class="trigger" data-attack="([^"]+)"><img alt="[^"]*" src="data:image/png;base64,',
+                          html)
+    assert triggers == ["badnet", "blended"]
+    results = html[html.index('<section id="results">'):]
+    for r in rows:  # every run's own numbers, as the harness stored them
+        assert r["run_id"] in results and f"{100 * r['asr']:.2f}" in results and f"{100 * r['cacc']:.2f}" in results
+    der = html[html.index('<section id="der-heatmap">'):html.index('<section id="ratio">')]
+    assert all(f"{r['der']:.3f}" in der for r in rows if r["defense"] == "ft")
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -1,0 +1,286 @@
+"""Results: filters, the settings that vary, seed aggregation (pinned by hand), exports, the HTML report."""
+
+import csv
+import io
+import json
+import math
+import sys
+from html.parser import HTMLParser
+
+import pytest
+from typer.testing import CliRunner
+
+from bdcore.config import AttackRunConfig, DefenseRunConfig
+from bdcore.errors import BdbError
+from bdcore.membership import grid_run_ids, record_grid, recorded_grids
+from bdcore.results import Filters, aggregate, build_table, export, select, varying_settings
+from bdcore.store import RunStore
+from bdcore_cli.main import app
+
+runner = CliRunner()
+
+# attack -> (seed -> (cacc, asr)) at pratio 0.1 on small-cnn; hand-picked so the statistics are exact
+KNOWN = {"badnet": {0: (0.9, 0.99), 1: (0.8, 0.97), 2: (0.7, 0.95)}}
+T_975_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
+
+
+def _attack(store, attack, seed, cacc, asr, pratio=0.1, model="small-cnn", settings=None):
+    cfg = AttackRunConfig(attack=attack, attack_config=settings or {}, pratio=pratio, seed=seed, model=model,
+                          preset="quick")
+    rid = cfg.run_id()
+    with store.write(rid) as w:
+        w.json("config.json", cfg.model_dump(mode="json"))
+        w.json("meta.json", {"finished": f"2026-01-01T00:00:{len(store.complete_ids()):02d}"})
+        w.json("metrics.json", {"cacc": cacc, "asr": asr, "ra": 1 - asr, "psnr": 25.0, "ssim": 0.9})
+    return rid, cfg
+
+
+def _defense(store, defense, attack_rid, acfg, seed, cacc, asr, der, detection=None):
+    cfg = DefenseRunConfig(defense=defense, defense_config={"epochs": 2}, attack_run=attack_rid, seed=seed,
+                           preset="quick")
+    rid = cfg.run_id()
+    metrics = {"cacc": cacc, "asr": asr, "ra": 1 - asr, "der": der, "rir": der}
+    if detection:
+        metrics["detection"] = detection
+    with store.write(rid) as w:
+        w.json("config.json", cfg.model_dump(mode="json"))
+        w.json("meta.json", {"finished": "2026-01-02T00:00:00", "attack_config": acfg.model_dump(mode="json")})
+        w.json("metrics.json", metrics)
+    return rid
+
+
+@pytest.fixture(scope="module")
+def known_store(tmp_path_factory):
+    """Runs with known numbers (no training): badnet x 3 seeds (+ ft on each), blended at two
+    alphas and two ratios, one run on a second model, one detection defense."""
+    store = RunStore(tmp_path_factory.mktemp("known-runs"))
+    ids = {}
+    for seed, (cacc, asr) in KNOWN["badnet"].items():
+        rid, cfg = _attack(store, "badnet", seed, cacc, asr)
+        ids[("badnet", seed)] = rid
+        ids[("ft", seed)] = _defense(store, "ft", rid, cfg, seed, cacc - 0.05, asr / 10, 0.9 + seed / 100)
+    for alpha, pratio, asr in ((0.1, 0.1, 0.6), (0.2, 0.1, 0.8), (0.2, 0.2, 0.9)):
+        rid, cfg = _attack(store, "blended", 0, 0.85, asr, pratio=pratio, settings={"alpha_train": alpha})
+        ids[("blended", alpha, pratio)] = rid
+    rid, cfg = _attack(store, "badnet", 0, 0.6, 0.5, model="preact-resnet18")
+    ids[("badnet-preact",)] = rid
+    ids[("ac",)] = _defense(store, "ac", ids[("blended", 0.2, 0.1)], AttackRunConfig.model_validate(
+        store.load(ids[("blended", 0.2, 0.1)]).config), 0, 0.84, 0.3, 0.75,
+        detection={"tpr": 0.8, "fpr": 0.1, "auroc": 0.875, "f1": 0.5})
+    record_grid(store, "seeds", [ids[("badnet", s)] for s in range(3)] + [ids[("ft", s)] for s in range(3)])
+    return store, ids
+
+
+def one_line_error(res, *fragments):
+    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def bdb(store, *args):
+    return runner.invoke(app, [*args, "--runs", str(store.root)])
+
+
+# aggregation ----------------------------------------------------------------------------------
+def test_aggregate_matches_the_hand_computed_interval():
+    st = aggregate([0.9, 0.8, 0.7])
+    assert st.n == 3 and st.mean == pytest.approx(0.8) and st.sd == pytest.approx(0.1)
+    half = T_975_2 * 0.1 / math.sqrt(3)  # 4.303 * 0.0577 = 0.2484
+    assert half == pytest.approx(0.2484, abs=1e-4)
+    assert st.half_width == pytest.approx(half) and st.ci_low == pytest.approx(0.8 - half)
+    assert st.ci_high == pytest.approx(0.8 + half)
+    one = aggregate([0.5, None])
+    assert one.n == 1 and one.mean == 0.5 and one.sd is None and one.ci_low is None
+    assert aggregate([None]) is None
+
+
+def test_groups_over_seeds_with_exact_statistics(known_store):
+    store, ids = known_store
+    table = build_table(select(store, Filters(attack=["badnet"], model=["small-cnn"])))
+    assert table.grouped and table.runs == 6
+    rows = {r["defense"]: r for r in table.records}
+    assert set(rows) == {"none", "ft"} and rows["none"]["n"] == 3
+    none = rows["none"]
+    assert none["cacc_mean"] == pytest.approx(0.8) and none["cacc_sd"] == pytest.approx(0.1)
+    assert none["cacc_ci_high"] - none["cacc_mean"] == pytest.approx(T_975_2 * 0.1 / math.sqrt(3))
+    assert none["asr_mean"] == pytest.approx(0.97) and none["asr_sd"] == pytest.approx(0.02)
+    assert rows["ft"]["der_mean"] == pytest.approx(0.91)
+    assert set(none["run_ids"].split()) == {ids[("badnet", s)] for s in range(3)}
+    single = build_table(select(store, Filters(attack=["badnet"], model=["small-cnn"])), group=False)
+    assert not single.grouped and len(single.records) == 6 and {r["seed"] for r in single.records} == {0, 1, 2}
+
+
+def test_no_grouping_when_no_two_runs_differ_only_in_seed(known_store):
+    store, _ = known_store
+    table = build_table(select(store, Filters(attack=["blended"], defense=["none"])))
+    assert not table.grouped and len(table.records) == 3
+
+
+# filters and settings -------------------------------------------------------------------------
+def test_filters_and_grid_membership(known_store):
+    store, ids = known_store
+    assert {r.run_id for r in select(store, Filters(defense=["ft"]))} == {ids[("ft", s)] for s in range(3)}
+    assert {r.run_id for r in select(store, Filters(seed=[2]))} == {ids[("badnet", 2)], ids[("ft", 2)]}
+    assert len(select(store, Filters(model=["preact-resnet18"]))) == 1
+    assert len(select(store, Filters(attack=["badnet", "blended"], defense=["none"]))) == 7
+    grid = select(store, Filters(grid="seeds"))
+    assert {r.run_id for r in grid} == set(grid_run_ids(store, "seeds")) and len(grid) == 6
+    with pytest.raises(BdbError, match=r"no run in grid 'seeds' has attack 'blended' \(there: badnet\)"):
+        select(store, Filters(grid="seeds", attack=["blended"]))
+    with pytest.raises(BdbError, match="no grid 'nope'.*recorded grids: seeds"):
+        select(store, Filters(grid="nope"))
+    # a rerun replaces the list; a run shared by two grids belongs to both
+    record_grid(store, "other grid/x", [ids[("badnet", 0)]])
+    assert grid_run_ids(store, "other grid/x") == [ids[("badnet", 0)]] and ids[("badnet", 0)] in grid_run_ids(store, "seeds")
+    assert set(recorded_grids(store)) == {"seeds", "other grid/x"}
+
+
+def test_varying_settings_are_columns_and_constant_ones_the_caption(known_store):
+    store, _ = known_store
+    recs = select(store, Filters(attack=["blended"], defense=["none"]))
+    varying, constant = varying_settings(recs)
+    assert varying == ["pratio", "blended.alpha_train"]
+    assert constant["train.epochs"] == 100 and constant["preset"] == "quick" and "seed" not in constant
+    table = build_table(recs)
+    assert "blended.alpha_train" in table.columns and "train.epochs" not in table.columns
+    md = export(table, "md")
+    header = md.splitlines()[0]
+    assert header.startswith("| attack | ratio | defense | blended.alpha_train |") and "train.epochs" not in header
+    assert "train.epochs=100" in md and "dataset=mnist5k" in md and "model=small-cnn" in md
+
+
+# exports --------------------------------------------------------------------------------------
+def test_exports_round_trip(known_store, tmp_path):
+    store, ids = known_store
+    args = ("results", "--attack", "badnet", "--model", "small-cnn")
+    as_json = json.loads(bdb(store, *args, "--format", "json").stdout)
+    assert len(as_json) == 2 and {r["n"] for r in as_json} == {3}
+    assert json.loads(bdb(store, *args, "--json").stdout) == as_json
+
+    res = bdb(store, *args, "--format", "csv")
+    back = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["defense"] for r in back] == [r["defense"] for r in as_json]
+    assert float(back[0]["cacc_mean"]) == pytest.approx(as_json[0]["cacc_mean"])
+    assert float(back[0]["cacc_ci_low"]) == pytest.approx(0.8 - T_975_2 * 0.1 / math.sqrt(3))
+
+    out = tmp_path / "r.parquet"
+    res = bdb(store, *args, "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == 2 and rows[0]["cacc_mean"] == pytest.approx(as_json[0]["cacc_mean"])
+    assert rows[0]["run_ids"] == as_json[0]["run_ids"]
+
+    md = tmp_path / "r.md"
+    assert bdb(store, *args, "--out", str(md)).exit_code == 0
+    text = md.read_text()
+    assert "80.00 ±10.00 [55.16, 104.84]" in text and "| n |" in text
+
+    single = json.loads(bdb(store, "results", "--no-group", "--seed", "1", "--json").stdout)
+    assert [r["run_id"] for r in single] == [ids[("badnet", 1)], ids[("ft", 1)]]
+    assert single[0]["asr"] == 0.97
+
+    table = bdb(store, "results", "--grid", "seeds")
+    assert table.exit_code == 0 and "n" in table.stdout and "80.00" in table.stdout
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--format", "xml"], ["unknown format 'xml'", "md, csv, json, parquet"]),
+    (["--format", "parquet"], ["pass --out FILE.parquet"]),
+    (["--out", "/nonexistent-dir/r.csv"], ["directory /nonexistent-dir does not exist"]),
+    (["--out", "r.txt"], ["cannot tell the format of r.txt"]),
+    (["--attack", "wanet"], ["has attack 'wanet'", "there: badnet, blended"]),
+    (["--dataset", "cifar10"], ["has dataset 'cifar10'"]),
+    (["--grid", "nope"], ["no grid 'nope'"]),
+    (["--json", "--format", "csv"], ["disagree"]),
+])
+def test_bad_results_input_is_one_line(known_store, args, fragments):
+    store, _ = known_store
+    one_line_error(bdb(store, "results", *args), *fragments)
+
+
+def test_missing_pyarrow_names_the_extra_and_writes_nothing(known_store, tmp_path, monkeypatch):
+    store, _ = known_store
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.parquet")), "pip install 'bdcore[parquet]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_nothing(known_store, tmp_path, monkeypatch):
+    store, _ = known_store
+    (tmp_path / "file").write_text("x")
+    one_line_error(bdb(store, "results", "--out", str(tmp_path / "file" / "r.csv")), "is not a directory")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("bdcore.results.os.replace", refuse)
+    one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# the report -----------------------------------------------------------------------------------
+class _Sections(HTMLParser):
+    """Section ids, the text of each section, and the image sources."""
+
+    def __init__(self):
+        super().__init__()
+        self.text, self.current, self.images, self.triggers = {}, None, [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.current = a["id"]
+            self.text[self.current] = ""
+        if tag == "img":
+            self.images.append((self.current, a["src"]))
+        if tag == "figure" and a.get("data-attack"):
+            self.triggers.append(a["data-attack"])
+
+    def handle_data(self, data):
+        if self.current:
+            self.text[self.current] += data
+
+
+def _parse(html):
+    p = _Sections()
+    p.feed(html)
+    return p
+
+
+def test_report_of_known_runs_has_every_section_and_degrades(known_store, tmp_path):
+    store, ids = known_store
+    out = tmp_path / "report.html"
+    res = bdb(store, "report", "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    html = out.read_text()
+    p = _parse(html)
+    assert list(p.text) == ["summary", "der-heatmap", "ratio", "models", "detection", "triggers", "results"]
+    assert "http" not in "".join(src for _, src in p.images) and "<link" not in html and "<script" not in html
+    assert all(src.startswith("data:image/png;base64,") for _, src in p.images)
+    sections_with_images = {s for s, _ in p.images}
+    assert {"der-heatmap", "ratio", "models", "detection"} <= sections_with_images
+    assert "0.910" in p.text["der-heatmap"]  # mean DER of ft on badnet: (0.90 + 0.91 + 0.92) / 3
+    assert "0.875" in p.text["detection"] and "0.800" in p.text["detection"]
+    assert p.triggers == ["badnet", "blended"]  # data-poisoning triggers need no training
+    assert "80.00 ±10.00 [55.16, 104.84]" in p.text["results"]
+
+    one = tmp_path / "one.html"
+    assert bdb(store, "report", "--grid", "seeds", "--out", str(one)).exit_code == 0
+    q = _parse(one.read_text())
+    assert "poisoning ratio 0.1" in q.text["ratio"] and "need runs at two ratios" in q.text["ratio"]
+    assert "model small-cnn" in q.text["models"] and "No run in this selection has detection" in q.text["detection"]
+    assert not any(s in ("ratio", "models", "detection") for s, _ in q.images)
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--out", "r.png"], ["--out must end in .html"]),
+    (["--out", "/nonexistent-dir/r.html"], ["does not exist"]),
+    (["--out", "r.html", "--attack", "nope"], ["has attack 'nope'"]),
+])
+def test_bad_report_input_is_one_line(known_store, args, fragments):
+    store, _ = known_store
+    one_line_error(bdb(store, "report", *args), *fragments)
