@@ -609,6 +609,32 @@ GroupOpt = typer.Option(None, "--group/--no-group", help="one row per group of r
                         "with mean, sd and 95% CI [default: group when some runs differ only in their seeds]")
 
 
+@app.command("download")
+@cli_errors
+def download_cmd(
+    dataset: str = typer.Argument(..., help="cifar10, cifar100, mnist, gtsrb or tiny-imagenet"),
+    data_root: Optional[str] = typer.Option(None, help="directory of dataset files [default: $BDB_DATA or ./data]"),
+) -> None:
+    """Fetch a dataset's official archives, check their MD5, unpack them under the data root.
+
+    Offline, put the archive it names in the data root by hand and run the command again: it
+    checks and unpacks it the same way.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from bdcore.datasets.download import download
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err, transient=True) as prog:
+        def bar(name: str):
+            task = prog.add_task(name, total=None)
+            return lambda done, total: prog.update(task, completed=done, total=total)
+
+        lines = download(dataset, data_root, progress=bar)
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
 @app.command("results")
 @cli_errors
 def results_cmd(

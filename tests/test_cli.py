@@ -114,7 +114,7 @@ def test_bench_runs_grid_and_resumes(tmp_path):
     assert [(r["attack"], r["defense"]) for r in rows] == [("badnet", "none"), ("badnet", "ft"),
                                                             ("blended", "none"), ("blended", "ft")]
     again = bdb("bench", str(grid), "--json", runs=tmp_path)
-    assert json.loads(again.stdout) == rows and again.stderr.count("reused") == 2
+    assert json.loads(again.stdout) == rows and again.stderr.count(": reused ") == 4  # 2 attack runs + 2 defense runs
     text = bdb("bench", str(grid), runs=tmp_path)
     assert "leaderboard: tiny" in text.stdout and "blended" in text.stdout
 

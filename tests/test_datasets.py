@@ -291,3 +291,84 @@ def test_missing_root_says_what_to_put_where(tmp_path):
         with pytest.raises(BdbError) as exc:
             load_dataset(name, str(tmp_path / "empty"))
         assert needle in str(exc.value) and "\n" not in str(exc.value), (name, str(exc.value))
+
+
+# ---------------------------------------------------------------- bdb download
+
+
+def _tar_of(folder, archive):
+    import tarfile
+
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(folder, arcname=folder.name)
+
+
+def test_download_checks_md5_unpacks_and_loads(tmp_path, monkeypatch):
+    import hashlib
+    import shutil
+    import urllib.error
+
+    from bdcore.datasets import download as dl
+
+    for n in list(cifar.RECORDS):
+        monkeypatch.setitem(cifar.RECORDS, n, 3)
+    src = tmp_path / "src" / "cifar-10-batches-bin"
+    src.mkdir(parents=True)
+    for i, n in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
+        _cifar_file(src / n, 3, 1, _rng(i))
+    archive = tmp_path / "src" / "cifar-10-binary.tar.gz"
+    _tar_of(src, archive)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    url = "https://example.invalid/cifar-10-binary.tar.gz"
+    monkeypatch.setitem(dl.SOURCES, "cifar10", [dl.Source(url, md5, "cifar-10-batches-bin/test_batch.bin")])
+    root = tmp_path / "data"
+
+    def offline(u, dest, progress, timeout):
+        raise urllib.error.URLError("no network")
+
+    with pytest.raises(BdbError) as exc:  # offline: one line naming the file, where to put it, and its md5
+        dl.download("cifar10", root, fetch=offline)
+    msg = str(exc.value)
+    assert "\n" not in msg and "cifar-10-binary.tar.gz" in msg and str(root) in msg and md5 in msg
+    assert not any(root.iterdir())  # nothing half-written
+
+    calls = []
+
+    def fetch(u, dest, progress, timeout):  # the network, served from a local copy
+        calls.append(u)
+        shutil.copy(archive, dest)
+
+    assert dl.download("cifar10", root, fetch=fetch) == ["cifar-10-binary.tar.gz: downloaded, md5 ok, unpacked"]
+    ds = cifar.load_cifar10(str(root))
+    assert ds.x_train.shape == (15, 3, 32, 32)
+    assert dl.download("cifar10", root, fetch=fetch) == ["cifar-10-binary.tar.gz: in place"] and len(calls) == 1
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+
+    # a corrupt archive put by hand: refused and moved aside, never unpacked
+    root2 = tmp_path / "data2"
+    root2.mkdir()
+    (root2 / "cifar-10-binary.tar.gz").write_bytes(archive.read_bytes()[:-10])
+    with pytest.raises(BdbError, match=r"has md5 [0-9a-f]{32}, expected " + md5):
+        dl.download("cifar10", root2, fetch=offline)
+    assert (root2 / "cifar-10-binary.tar.gz.bad").is_file() and not (root2 / "cifar-10-batches-bin").exists()
+
+    with pytest.raises(BdbError, match="no download for dataset 'mnist5k'"):
+        dl.download("mnist5k", root)
+
+
+def test_download_refuses_an_archive_escaping_the_root(tmp_path):
+    import io
+    import tarfile
+
+    from bdcore.datasets import download as dl
+
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(BdbError, match="outside"):
+        dl.unpack(archive, root)
+    assert not (tmp_path / "outside.txt").exists() and list(root.iterdir()) == []

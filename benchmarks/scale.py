@@ -1,0 +1,121 @@
+"""Speed and scale measurements for grids (issue 12); prints measured numbers, asserts nothing.
+
+    python benchmarks/scale.py anchor       # BadNets then FT, PreAct-ResNet18, 5 epochs, mnist5k: fp32 vs bf16
+    python benchmarks/scale.py precision    # C-ACC/ASR of fp32 vs bf16 training (small-cnn and preact-resnet18)
+    python benchmarks/scale.py executors    # grid throughput: 1 worker x N threads vs N workers x 1 thread; Ray
+    python benchmarks/scale.py              # all three
+
+Take timings with nothing else running. Every run goes to a fresh temporary store.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+ANCHOR = dict(epochs=5, lr=0.01, batch_size=128)
+
+
+def _attack(store, attack="badnet", model="preact-resnet18", precision="fp32", seed=0, **recipe):
+    from bdcore.config import AttackRunConfig, TrainRecipe
+    from bdcore.harness import run_attack
+    from bdcore.presets import victim_recipe
+
+    r = {**victim_recipe("reference", "mnist5k"), **recipe, "precision": precision}
+    cfg = AttackRunConfig(attack=attack, dataset="mnist5k", model=model, pratio=0.1, seed=seed,
+                          train=TrainRecipe.model_validate(r))
+    t = time.perf_counter()
+    run = run_attack(cfg, store=store, device="cpu")
+    return run, time.perf_counter() - t
+
+
+def _defend(store, run, defense="ft"):
+    from bdcore.config import DefenseRunConfig
+    from bdcore.harness import run_defense
+
+    t = time.perf_counter()
+    d = run_defense(DefenseRunConfig(defense=defense, attack_run=run.run_id), store=store, device="cpu")
+    return d, time.perf_counter() - t
+
+
+def anchor() -> None:
+    """The anchor cell of the issue: BadNets then FT with the reference recipe at 5 epochs."""
+    import torch
+
+    from bdcore.store import RunStore
+
+    print(f"anchor cell: BadNets + FT, preact-resnet18, mnist5k, {ANCHOR}, threads {torch.get_num_threads()}")
+    for precision in ("fp32", "bf16"):
+        store = RunStore(tempfile.mkdtemp())
+        run, ta = _attack(store, precision=precision, **ANCHOR)
+        d, td = _defend(store, run)
+        m, dm = run.metrics, d.metrics
+        print(f"  {precision}: attack {ta:6.1f} s ({m['images_per_second']:.0f} img/s) C-ACC {m['cacc']:.4f} "
+              f"ASR {m['asr']:.4f} | FT {td:5.1f} s C-ACC {dm['cacc']:.4f} ASR {dm['asr']:.4f} | "
+              f"total {ta + td:6.1f} s")
+
+
+def precision() -> None:
+    """Accuracy and ASR of fp32 against bf16 training, over seeds."""
+    from bdcore.store import RunStore
+
+    cases = [("small-cnn", "badnet", dict(epochs=15, lr=0.1)), ("small-cnn", "blended", dict(epochs=15, lr=0.1)),
+             ("preact-resnet18", "badnet", ANCHOR)]
+    for model, attack, recipe in cases:
+        for precision in ("fp32", "bf16"):
+            rows = []
+            for seed in (0, 1):
+                run, t = _attack(RunStore(tempfile.mkdtemp()), attack, model, precision, seed, **recipe)
+                rows.append((run.metrics["cacc"], run.metrics["asr"], t))
+            cells = "  ".join(f"seed {s}: C-ACC {c:.4f} ASR {a:.4f} ({t:.0f} s)" for s, (c, a, t) in enumerate(rows))
+            print(f"{model:16s} {attack:8s} {precision}: {cells}")
+
+
+GRID = """
+name = "throughput"
+datasets = ["mnist5k"]
+preset = "quick"
+attacks = ["badnet", "blended", "sig", "wanet"]
+defenses = ["none", "ft", "fp"]
+seeds = [0]
+[train]
+epochs = 3
+"""
+
+
+def executors() -> None:
+    """Runs per hour of a small grid (4 attacks x 2 defenses, small-cnn, 3 epochs) per executor setting."""
+    import tomllib
+
+    from bdcore.executor import plan_grid, run_grid
+    from bdcore.grid import Grid
+    from bdcore.plan import check_attack
+    from bdcore.registry import registry
+
+    grid = Grid.model_validate(tomllib.loads(GRID))
+    plan = plan_grid([check_attack(c, registry(), None) for c in grid.attack_runs()], grid.defense_runs)
+    cores = os.cpu_count() or 1
+    n = len(plan.tasks)
+    settings = [("local", 1, cores), ("local", cores, 1), ("ray", cores, 1)]
+    for executor, workers, threads in settings:
+        root = tempfile.mkdtemp()
+        t = time.perf_counter()
+        out = run_grid(plan, root, device="cpu", workers=workers, threads=threads, executor=executor)
+        wall = time.perf_counter() - t
+        busy = sum(o.seconds for o in out)
+        print(f"{executor:5s} {workers} worker(s) x {threads} thread(s): {n} runs in {wall:6.1f} s = "
+              f"{3600 * n / wall:5.0f} runs/h; sum of run times {busy:6.1f} s; "
+              f"statuses {sorted({o.status for o in out})}")
+    # Ray's overhead per task: tasks that find their run already stored do no work
+    t = time.perf_counter()
+    run_grid(plan, root, device="cpu", workers=cores, threads=1, executor="ray")
+    print(f"ray, every run already stored: {time.perf_counter() - t:.1f} s for {n} tasks "
+          f"(including starting and stopping a local Ray instance)")
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["anchor", "precision", "executors"]
+    for name in which:
+        {"anchor": anchor, "precision": precision, "executors": executors}[name]()
