@@ -94,8 +94,9 @@ class TrainRecipe(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="weight decay")
     optimizer: str = Field("sgd", pattern="^(sgd|adam)$", description="sgd or adam")
-    schedule: str = Field("cosine", pattern="^(cosine|constant|cyclic)$",
-                          description="cosine, constant, or cyclic (triangular, between lr_min and lr)")
+    schedule: str = Field("cosine", pattern="^(cosine|constant|cyclic|plateau)$",
+                          description="cosine, constant, cyclic (triangular, between lr_min and lr), or plateau "
+                                      "(x0.1 after 10 epochs without a 1e-4 relative fall of the epoch's mean loss)")
     augment: bool = Field(True, description="random crop (pad 4, scaled) + flip where the dataset allows")
     channels_last: bool = Field(True, description="channels-last memory format (same numbers, faster convs)")
     compile: bool = Field(False, description="torch.compile the model (faster after a warm-up)")

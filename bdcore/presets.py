@@ -17,11 +17,19 @@ from bdcore.errors import BdbError
 
 DEFAULT_PRESET = "reference"
 
+_REFERENCE = {"epochs": 100, "batch_size": 128, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+              "optimizer": "sgd", "schedule": "cosine", "augment": True}
+
 VICTIM: dict[str, dict[str, dict[str, Any]]] = {
     # preset -> dataset ("*" = any dataset without an entry of its own) -> TrainRecipe fields
+    # The reference's per-dataset prototype recipes: CIFAR-10/100 100 epochs with a cosine schedule,
+    # GTSRB 50 epochs, Tiny-ImageNet 200 epochs with ReduceLROnPlateau; SGD lr 0.01, momentum 0.9,
+    # wd 5e-4, batch 128 and fp32 (amp off) everywhere. Other datasets (MNIST, the embedded ones,
+    # image folders) take the CIFAR recipe.
     "reference": {
-        "*": {"epochs": 100, "batch_size": 128, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
-              "optimizer": "sgd", "schedule": "cosine", "augment": True},
+        "*": _REFERENCE,
+        "gtsrb": {**_REFERENCE, "epochs": 50},
+        "tiny-imagenet": {**_REFERENCE, "epochs": 200, "schedule": "plateau"},
     },
     "quick": {
         "*": {"epochs": 15, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,

@@ -95,8 +95,31 @@ def make_optimizer(params: Iterable[torch.Tensor], recipe: TrainRecipe) -> torch
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
+class Plateau:
+    """The 'plateau' schedule: the learning rate falls x0.1 once the epoch's mean training loss has
+    not improved by 1e-4 (relative) on its best for more than 10 epochs (PyTorch's
+    ReduceLROnPlateau defaults: mode min, factor 0.1, patience 10, threshold 1e-4 rel, no cooldown)."""
+
+    FACTOR, PATIENCE, THRESHOLD = 0.1, 10, 1e-4
+
+    def __init__(self, lr: float) -> None:
+        self.lr, self.best, self.bad = lr, math.inf, 0
+
+    def epoch_end(self, loss: float) -> float:
+        if loss < self.best * (1 - self.THRESHOLD):
+            self.best, self.bad = loss, 0
+        else:
+            self.bad += 1
+        if self.bad > self.PATIENCE:
+            self.lr *= self.FACTOR
+            self.bad = 0
+        return self.lr
+
+
 def lr_at(recipe: TrainRecipe, step: int, total: int) -> float:
     """Learning rate at a step: constant, cosine annealed per step from lr to 0, or cyclic.
+
+    ('plateau' depends on the losses, not on the step: see `Plateau`; here it is the starting lr.)
 
     cyclic: `recipe.cycles` triangular cycles (Smith's CLR) over the run; each ramps linearly from
     `recipe.lr_min` at its start to `recipe.lr` at its middle and back down to `lr_min`.
@@ -156,6 +179,7 @@ def train(
     total = steps_per_epoch * recipe.epochs
     amp = resolve_precision(recipe.precision, device) == "bf16"
     info = StepInfo(0, 0, total, gen)
+    plateau = Plateau(recipe.lr) if recipe.schedule == "plateau" else None
     for h in hooks:
         h.on_train_start(model, data)
     losses: list[float] = []
@@ -165,6 +189,7 @@ def train(
     for epoch in range(recipe.epochs):
         info.epoch = epoch
         order = torch.randperm(n, generator=gen)
+        epoch_loss, epoch_steps = 0.0, 0
         for s in range(steps_per_epoch):
             idx = order[s * recipe.batch_size:(s + 1) * recipe.batch_size]
             x, y = data.batch(idx)
@@ -175,7 +200,7 @@ def train(
             if recipe.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
-                g["lr"] = lr_at(recipe, info.step, total)
+                g["lr"] = plateau.lr if plateau is not None else lr_at(recipe, info.step, total)
 
             def step_loss(x: torch.Tensor = x, y: torch.Tensor = y) -> torch.Tensor:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -205,9 +230,13 @@ def train(
             info.step += 1
             if progress is not None:
                 progress(info.step, total, info.running_loss)
+            epoch_loss += lv
+            epoch_steps += 1
             if info.stop:
                 break
         losses.append(info.running_loss)
+        if plateau is not None and epoch_steps:
+            plateau.epoch_end(epoch_loss / epoch_steps)
         for h in hooks:
             h.on_epoch_end(model, epoch)
         if info.stop:

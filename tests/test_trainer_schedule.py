@@ -47,3 +47,29 @@ def test_cyclic_fields_only_dumped_with_cyclic_schedule():
 def test_unknown_schedule_rejected():
     with pytest.raises(ValidationError):
         TrainRecipe(schedule="triangular")
+
+
+def test_plateau_schedule_matches_reduce_lr_on_plateau_defaults():
+    from bdcore.trainer import Plateau
+
+    p = Plateau(0.1)
+    lrs = [p.epoch_end(loss) for loss in [1.0, 0.9] + [0.89995] * 11 + [0.5]]
+    # 0.89995 is not a 1e-4 relative improvement on 0.9: the 11th such epoch (> patience 10) cuts the lr
+    assert lrs[:12] == [0.1] * 12 and lrs[12] == pytest.approx(0.01) and lrs[13] == pytest.approx(0.01)
+    import torch
+
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+    ref_lrs = []
+    for loss in [1.0, 0.9] + [0.89995] * 11 + [0.5]:
+        ref.step(loss)
+        ref_lrs.append(ref.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx(ref_lrs)
+
+
+def test_reference_preset_per_dataset():
+    from bdcore.presets import victim_recipe
+
+    assert victim_recipe("reference", "cifar10")["epochs"] == 100
+    assert victim_recipe("reference", "gtsrb")["epochs"] == 50
+    tiny = victim_recipe("reference", "tiny-imagenet")
+    assert (tiny["epochs"], tiny["schedule"]) == (200, "plateau")
