@@ -176,19 +176,19 @@ def test_junk_missing_and_outdated_index_heal(tmp_path):
     fake_run(store, "a-01")
     fake_run(store, "a-02")
     (tmp_path / "index.sqlite").write_bytes(b"this is not a database" * 10)
-    res = bdb("results", "--json", runs=tmp_path)
+    res = bdb("results", "--json", "--no-group", runs=tmp_path)
     assert res.exit_code == 0 and [r["run_id"] for r in strict_json(res.stdout)] == ["a-01", "a-02"]
     assert "rebuilt" in res.stderr
-    assert bdb("results", "--reindex", "--json", runs=tmp_path).exit_code == 0
+    assert bdb("results", "--reindex", "--json", "--no-group", runs=tmp_path).exit_code == 0
     (tmp_path / "index.sqlite").unlink()
-    assert len(strict_json(bdb("results", "--json", runs=tmp_path).stdout)) == 2
+    assert len(strict_json(bdb("results", "--json", "--no-group", runs=tmp_path).stdout)) == 2
     (store.path("a-02") / "COMPLETE").unlink()  # no longer a finished run: not listed
-    assert [r["run_id"] for r in strict_json(bdb("results", "--json", runs=tmp_path).stdout)] == ["a-01"]
+    assert [r["run_id"] for r in strict_json(bdb("results", "--json", "--no-group", runs=tmp_path).stdout)] == ["a-01"]
     # the run replaced behind the index's back (as a writer whose index update failed leaves it)
     (store.path("a-01") / "metrics.json").write_text('{"cacc": 0.5, "asr": 0.5, "ra": 0.5}')
     time.sleep(0.01)
     (store.path("a-01") / "COMPLETE").write_text("again")
-    assert strict_json(bdb("results", "--json", runs=tmp_path).stdout)[0]["cacc"] == 0.5
+    assert strict_json(bdb("results", "--json", "--no-group", runs=tmp_path).stdout)[0]["cacc"] == 0.5
 
 
 def test_index_failure_after_saving_is_a_warning(tmp_path, monkeypatch):
@@ -418,12 +418,12 @@ def test_a_fifo_in_place_of_a_run_file_does_not_hang_reindex(tmp_path):
 
 
 def test_unexpected_errors_are_one_line_with_a_debug_hint(tmp_path, monkeypatch):
-    import bdcore.leaderboard
+    import bdcore.results
 
     def boom(*a, **k):
         raise ValueError("something odd")
 
-    monkeypatch.setattr(bdcore.leaderboard, "leaderboard", boom)
+    monkeypatch.setattr(bdcore.results, "select", boom)
     line = one_line_error(bdb("results", runs=tmp_path), "ValueError: something odd", "BDB_DEBUG=1", code=1)
     assert line.startswith("error: ValueError")
 
