@@ -114,12 +114,15 @@ def check_executor(executor: str, address: str | None = None) -> None:
 
 
 def execute(task: Task, runs_root: str, device: str, data_root: str | None, force: bool,
-            progress: Callable[[int, int, float], None] | None = None) -> Outcome:
-    """Run (or reuse) one task; never raises: a failure is an Outcome."""
+            progress: Callable[[int, int, float], None] | None = None, worker: bool = False) -> Outcome:
+    """Run (or reuse) one task; never raises: a failure is an Outcome.
+
+    worker: this is a pool worker or a Ray task, not the driver; its store leaves the index alone.
+    """
     from bdcore.store import RunStore
 
     t0 = time.perf_counter()
-    store = RunStore(runs_root)
+    store = RunStore(runs_root, index=not worker)  # workers never write the index (see DESIGN: one writer)
     rid = task.run_id
     try:
         if not force and store.is_complete(rid):
@@ -273,7 +276,7 @@ def _run_pool(plan, runs_root, device, data_root, force, workers, threads, rep) 
                     settle(task, execute(task, runs_root, device, data_root, False))
                     continue
                 rep.started(task)
-                running[pool.submit(execute, task, runs_root, wdevice, data_root, force)] = task
+                running[pool.submit(execute, task, runs_root, wdevice, data_root, force, None, True)] = task
             if not running:
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -323,7 +326,7 @@ def _ray_attack(task: Task, runs_root: str, device: str, data_root: str | None, 
     import torch
 
     torch.set_num_threads(threads)
-    return execute(task, runs_root, device, data_root, force)
+    return execute(task, runs_root, device, data_root, force, worker=True)
 
 
 def _ray_defense(task: Task, parent: Outcome, runs_root: str, device: str, data_root: str | None, force: bool,

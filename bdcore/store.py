@@ -158,8 +158,11 @@ class RunWriter:
 class RunStore:
     """Runs under root/runs/<run id>/, an index at root/index.sqlite, artifacts at root/artifacts/."""
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, *, index: bool = True) -> None:
+        """index=False: writing a run leaves the SQLite index alone (grid workers: the driver, the one
+        process that updates the index, picks their runs up when it next reads it)."""
         self.root = Path(root) if root is not None else default_root()
+        self.update_index = index
         self.runs_dir = self.root / "runs"
         self.artifacts_dir = self.root / "artifacts"
         self.locks_dir = self.root / "locks"
@@ -301,6 +304,8 @@ class RunStore:
             for p in (tmp, old):
                 if p is not None and p.exists():
                     shutil.rmtree(p, ignore_errors=True)
+        if not self.update_index:
+            return
         from bdcore.index import RunIndex
 
         try:
