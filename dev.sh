@@ -58,6 +58,6 @@ case "$cmd" in
   # Tests: one torch thread per worker, one worker per core. CPU convolutions give slightly
   # different numbers with different thread counts, and the plugins' thresholds were measured
   # single-threaded; xdist keeps every core busy.
-  test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" "$@" ;;
+  test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" --dist worksteal "$@" ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

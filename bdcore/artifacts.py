@@ -31,8 +31,25 @@ class ArtifactCache:
     def get_or_build(
         self, name: str, key: dict[str, Any], build: Callable[[], dict[str, torch.Tensor]]
     ) -> dict[str, torch.Tensor]:
-        """Load the artifact for key, or build, store (atomically) and return it."""
+        """Load the artifact for key, or build, store (atomically) and return it.
+
+        Two processes asking for the same artifact (grid workers, test workers) build it once: the
+        second waits on a lock file next to it, then loads what the first stored.
+        """
         path = self.path(name, key)
+        loaded = self._load(name, path)
+        if loaded is not None:
+            return loaded
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock")), timeout=-1):
+            loaded = self._load(name, path)
+            if loaded is not None:
+                return loaded
+            return self._build(name, path, build)
+
+    def _load(self, name: str, path: Path) -> dict[str, torch.Tensor] | None:
         if path.is_file():
             try:
                 tensors = load_file(str(path))
@@ -40,6 +57,9 @@ class ArtifactCache:
                 return tensors
             except Exception:
                 path.unlink(missing_ok=True)  # corrupt: rebuild
+        return None
+
+    def _build(self, name: str, path: Path, build: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         t0 = time.perf_counter()
         tensors = {k: v.detach().cpu().contiguous() for k, v in build().items()}
         self.used.append({"name": name, "file": path.name, "built": True,

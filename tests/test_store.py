@@ -68,3 +68,33 @@ def test_store_never_pickles(tmp_path):
         assert f.suffix in (".json", ".safetensors", "") and f.name in (
             "config.json", "meta.json", "metrics.json", "model.safetensors", "COMPLETE")
     json.loads((tmp_path / "runs" / "a-1" / "config.json").read_text())
+
+
+def test_artifact_is_built_once_by_concurrent_askers(tmp_path):
+    import threading
+    import time as _time
+
+    import torch
+
+    from bdcore.artifacts import ArtifactCache
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        _time.sleep(0.3)  # long enough for the other asker to arrive while this one builds
+        return {"w": torch.arange(3.0)}
+
+    caches = [ArtifactCache(tmp_path), ArtifactCache(tmp_path)]
+    out = [None, None]
+
+    def ask(i):
+        out[i] = caches[i].get_or_build("surrogate", {"k": 1}, build)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and all(torch.equal(o["w"], torch.arange(3.0)) for o in out)
+    assert sorted(u["built"] for c in caches for u in c.used) == [False, True]
