@@ -24,7 +24,8 @@ setup() {
     "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
   fi
   "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3" "sphinx>=7"
-  local editables=(-e ".[ray,parquet]")  # the optional extras, so that the Ray executor and Parquet export are tested
+  # the optional extras, so that the Ray executor, Parquet export and the umap/shap analysis tools are tested
+  local editables=(-e ".[ray,parquet,analysis]")
   for d in plugins/*/; do
     [ -f "$d/pyproject.toml" ] && editables+=(-e "$d")
   done

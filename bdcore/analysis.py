@@ -21,9 +21,10 @@ from bdcore.config import AttackRunConfig, build_config
 from bdcore.data import ImageDataset
 from bdcore.errors import BdbError
 from bdcore.modules import FeatureTap, classifier, get_module, last_feature_map
+from bdcore.spec import ANALYSIS_SPLITS
 from bdcore.store import Run, RunStore
 
-SPLITS = ("clean-test", "bd-test", "clean-train", "bd-train", "mixed")
+SPLITS = ANALYSIS_SPLITS
 """clean-test: the clean test set; bd-test: the backdoor test set (non-target test images with the
 test trigger); clean-train: the training samples the attack left clean; bd-train: the poisoned
 training samples (trigger and poison label); mixed: the poisoned training set as the victim saw it."""

@@ -165,16 +165,44 @@ class ModelSpec(_Spec):
         return "family" if self.name.endswith(":") else "model"
 
 
+ANALYSIS_SPLITS = ("clean-test", "bd-test", "clean-train", "bd-train", "mixed")
+"""The splits an analysis tool samples from (bdcore.analysis.AnalysisContext.sample)."""
+
+ANALYSIS_LAYERS = {"penultimate": "the classification head's input",
+                   "map": "the end of the convolutional trunk (the last spatial feature map)"}
+"""What an analysis tool's default layer may be (`AnalysisSpec.defaults['layer']`)."""
+
+
 @dataclass
 class AnalysisSpec(_Spec):
     """An analysis tool: factory(config) -> bdcore.analysis.Analysis; `bdb analyze <name>`.
 
     reference: the tool of the reference benchmark it corresponds to (e.g. 'tsne'); config: import
-    path or class of its pydantic settings (a light module), None for a tool without settings."""
+    path or class of its pydantic settings (a light module), None for a tool without settings;
+    defaults: what the tool uses when the user gives no --split/--n/--layer (shown by `bdb info`):
+    'split' (a split name, or a list of the splits it draws from), 'n' (samples per split) and
+    'layer' ('penultimate' or 'map', see ANALYSIS_LAYERS); leave out what the tool does not use."""
 
     kind_label = "analysis"
     reference: str = ""
     config: Any = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        super().check()
+        d = self.defaults
+        bad = set(d) - {"split", "n", "layer"}
+        if bad:
+            raise BdbError(f"analysis {self.name!r}: unknown defaults {sorted(bad)}; use split, n, layer")
+        splits = [d["split"]] if isinstance(d.get("split"), str) else list(d.get("split") or [])
+        if any(s not in ANALYSIS_SPLITS for s in splits):
+            raise BdbError(f"analysis {self.name!r}: default split {d['split']!r} is not among "
+                           f"{', '.join(ANALYSIS_SPLITS)}")
+        if "n" in d and not (isinstance(d["n"], int) and d["n"] >= 1):
+            raise BdbError(f"analysis {self.name!r}: default n {d['n']!r} is not a positive integer")
+        if "layer" in d and d["layer"] not in ANALYSIS_LAYERS:
+            raise BdbError(f"analysis {self.name!r}: default layer {d['layer']!r} is not one of "
+                           f"{', '.join(ANALYSIS_LAYERS)}")
 
     @property
     def category(self) -> str:

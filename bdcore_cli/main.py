@@ -190,10 +190,11 @@ def doctor_cmd(
 @app.command("info")
 @cli_errors
 def info_cmd(
-    name: str = typer.Argument(..., help="an attack, defense, dataset or model name (or kind/name)"),
+    name: str = typer.Argument(..., help="an attack, defense, dataset, model or analysis name (or kind/name)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON, with the config's JSON schema"),
 ) -> None:
-    """A method's paper, kind or stage, and its settings (type, default, description)."""
+    """A method's paper, kind or stage, and its settings (type, default, description); an analysis
+    tool's reference tool, defaults (split, n, layer) and settings."""
     from bdcore.config import schema_rows
 
     reg = _registry()
@@ -214,6 +215,11 @@ def info_cmd(
         doc["presets"] = {p: dict((spec.presets or {}).get(p, {})) for p in PRESETS}
         if kind == "attack":
             doc["victim_recipes"] = describe()
+    elif kind == "analysis":
+        doc["reference"] = spec.reference
+        doc["defaults"] = dict(spec.defaults)
+        model = spec.config_model()
+        doc["settings"] = schema_rows(model)
     if as_json:
         if model is not None:
             doc["schema"] = model.model_json_schema()
@@ -222,15 +228,34 @@ def info_cmd(
     out.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(f'{kind}, {spec.category}')})  "
               f"{escape(f'{spec.package} {spec.version}')}")
     out.print(spec.summary, markup=False)
-    if kind in ("attack", "defense"):
-        out.print(f"paper: {spec.paper}", markup=False)
-        t = Table(title="settings (--set key=value)")
-        for col in ("setting", "type", "default", "description"):
-            t.add_column(col, overflow="fold")
-        for r in doc["settings"]:
-            t.add_row(*_cells(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"]))
-        out.print(t)
-        for p, changes in doc["presets"].items():
+    if kind == "analysis":
+        from bdcore.spec import ANALYSIS_LAYERS
+
+        out.print(f"reference tool: {spec.reference or '-'}", markup=False)
+        d = doc["defaults"]
+        parts = []
+        if "split" in d:
+            sp = d["split"]
+            parts.append(f"split {sp}" if isinstance(sp, str) else f"splits {', '.join(sp)}")
+        if "n" in d:
+            parts.append(f"n {d['n']}")
+        if "layer" in d:
+            parts.append(f"layer {d['layer']} ({ANALYSIS_LAYERS.get(d['layer'], '')})")
+        out.print("defaults (--split, --n, --layer): " + ("; ".join(parts) or "none (the tool uses no samples)"),
+                  markup=False)
+    if kind in ("attack", "defense", "analysis"):
+        if kind != "analysis":
+            out.print(f"paper: {spec.paper}", markup=False)
+        if doc["settings"]:
+            t = Table(title="settings (--set key=value)")
+            for col in ("setting", "type", "default", "description"):
+                t.add_column(col, overflow="fold")
+            for r in doc["settings"]:
+                t.add_row(*_cells(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"]))
+            out.print(t)
+        else:
+            out.print("settings: none", markup=False)
+        for p, changes in doc.get("presets", {}).items():
             text = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) or "the defaults above"
             out.print(f"preset {p}: {text}", markup=False)
         if kind == "attack":

@@ -158,3 +158,19 @@ def test_info_lists_settings():
     settings = {s["name"]: s for s in doc["settings"]}
     assert settings["alpha_train"]["default"] == 0.2 and settings["alpha_train"]["type"] == "float"
     assert doc["schema"]["additionalProperties"] is False
+
+
+def test_info_of_an_analysis_tool_shows_its_reference_defaults_and_settings():
+    res = runner.invoke(app, ["info", "tsne"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "reference tool: tsne" in text and "split mixed; n 1000; layer penultimate" in text
+    assert "perplexity" in text and "30.0" in text
+    res = runner.invoke(app, ["info", "analysis/gradcam", "--json"])
+    doc = json.loads(res.stdout)
+    assert doc["type"] == "analysis" and doc["reference"] == "gradcam"
+    assert doc["defaults"] == {"split": "bd-test", "n": 200, "layer": "map"}
+    assert [s["name"] for s in doc["settings"]] == ["images"] and doc["schema"]["additionalProperties"] is False
+    res = runner.invoke(app, ["info", "network"])  # no samples, no settings
+    assert res.exit_code == 0 and "defaults (--split, --n, --layer): none" in res.output
+    assert "settings: none" in res.output

@@ -267,7 +267,8 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
     """Run an analysis tool on a stored run (CPU) and check what it gives: a PNG that decodes to a
     non-trivial picture and JSON-serialisable numbers whose floats are finite. Returns the numbers.
 
-    options: split, layer, cls, n, settings, seed (as `bdb analyze`)."""
+    options: split, layer, cls, n, settings, seed (as `bdb analyze`). Without a split (or a layer)
+    option, the splits it drew from (and a penultimate layer) must be those its spec's `defaults` declare."""
     import math
     from pathlib import Path
 
@@ -295,6 +296,17 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
             assert math.isfinite(v), f"{tool}: number {path} is not finite"
 
     walk(result.numbers, tool)
+    from bdcore.registry import registry
+
+    declared = registry().get("analysis", tool).defaults
+    if options.get("split") is None:  # the splits the spec declares (shown by `bdb info`) are those it drew
+        used = result.numbers["split"]
+        want = declared.get("split")
+        assert set([used] if isinstance(used, str) else used or []) == \
+            set([want] if isinstance(want, str) else want or []), \
+            f"{tool}: drew samples from {used!r}, its spec declares defaults split {want!r}"
+    if options.get("layer") is None and declared.get("layer") == "penultimate" and "layer" in result.numbers:
+        assert result.numbers["layer"] == "penultimate", f"{tool}: default layer is not the declared penultimate"
     return result.numbers
 
 

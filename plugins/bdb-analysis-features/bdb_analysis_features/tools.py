@@ -6,6 +6,8 @@ the core's `last_feature_map`); a 2-D layer's units are its neurons."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -134,10 +136,17 @@ class UMAP(TSNE):
             from umap import UMAP as _UMAP
         except ImportError:
             raise BdbError("the umap tool needs umap-learn: pip install 'bdcore[analysis]'") from None
+        from sklearn.neighbors import NearestNeighbors
+
         c = self.config
         neighbours = min(c.n_neighbors, len(f) - 1)
-        emb = _UMAP(n_components=2, n_neighbors=neighbours, min_dist=c.min_dist, random_state=seed,
-                        n_jobs=1).fit_transform(f)
+        # the exact k-NN graph (each point its own first neighbour, as UMAP builds it), given to UMAP:
+        # its own k-NN kernel is a parallel numba function whose JIT compilation costs ~12 s per process
+        dist, idx = NearestNeighbors(n_neighbors=neighbours).fit(f).kneighbors(f)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*|.*n_jobs.*|.*search index.*")
+            emb = _UMAP(n_components=2, n_neighbors=neighbours, min_dist=c.min_dist, random_state=seed, n_jobs=1,
+                        precomputed_knn=(idx, dist.astype(np.float32), None)).fit_transform(f)
         return np.asarray(emb), {"n_neighbors": neighbours, "min_dist": c.min_dist}
 
 

@@ -58,14 +58,18 @@ def test_tac_on_a_defense_run_compares_with_the_backdoored_model(attack, defende
     assert nums["layer"] == "net.features.4" and "max_before" in nums
 
 
-def test_umap_separates_badnets_poison_or_names_its_extra(attack, bdb_store, tmp_path):
-    try:
-        from umap import UMAP  # noqa: F401
-    except ImportError:
-        from bdcore import BdbError
-
-        with pytest.raises(BdbError, match=r"pip install 'bdcore\[analysis\]'"):
-            check_analysis("umap", attack.run_id, bdb_store, tmp_path, n=200)
-        return
+def test_umap_separates_badnets_poison(attack, bdb_store, tmp_path):
+    pytest.importorskip("umap", reason="the analysis extra (umap-learn) is not installed: pip install 'bdcore[analysis]'")
     nums = check_analysis("umap", attack.run_id, bdb_store, tmp_path, n=400)
-    assert nums["poison_separation_embedding"] > 0.85  # measured 0.96
+    assert nums["poison_separation_embedding"] > 0.8  # measured 0.87
+    assert nums["poison_separation_features"] > 0.9
+
+
+def test_umap_without_its_extra_names_it(attack, bdb_store, tmp_path, monkeypatch):
+    import sys
+
+    from bdcore import BdbError
+
+    monkeypatch.setitem(sys.modules, "umap", None)  # import umap -> ImportError
+    with pytest.raises(BdbError, match=r"pip install 'bdcore\[analysis\]'"):
+        check_analysis("umap", attack.run_id, bdb_store, tmp_path, n=50)

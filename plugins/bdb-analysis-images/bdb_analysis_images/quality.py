@@ -1,6 +1,6 @@
 """Image quality of the poison: PSNR and SSIM (the core's stealth functions) between poisoned
-images and their clean originals, for the training poison and the test trigger. FID needs an
-Inception network's weights, which bdb never downloads: it is reported as skipped."""
+images and their clean originals, for the training poison and the test trigger; FID where the user
+points `fid_weights` at a local Inception-v3 state dict (bdb never downloads it), else skipped."""
 
 from __future__ import annotations
 
@@ -25,16 +25,35 @@ class Quality(Analysis):
 
     def run(self, ctx: AnalysisContext) -> AnalysisResult:
         n = ctx.n or 512
+        inception = None
+        if self.config.fid_weights:  # a bad file fails before any other work
+            from bdb_analysis_images.fid import load_inception
+
+            inception = load_inception(self.config.fid_weights, ctx.device)
         numbers: dict = {}
         hists = {}
         pairs = {}
+        fids = {}
         for split, src in (("bd-train", ctx.data.x_train), ("bd-test", ctx.data.x_test)):
             s = ctx.sample(split, n=n)
             clean = src[s.index].float().div(255.0).to(ctx.device)
             numbers[split], hists[split] = _stats(clean, s.x)
             pairs[split] = (clean[:3].cpu(), s.x[:3].cpu())
-        numbers["fid"] = None
-        numbers["fid_note"] = "skipped: FID needs an Inception network's weights, which are not available locally"
+            if inception is not None:
+                from bdb_analysis_images.fid import fid
+
+                fids[split] = numbers[split]["fid"] = fid(inception, clean, s.x)
+        if inception is None:
+            numbers["fid"] = None
+            numbers["fid_note"] = ("skipped: FID needs an Inception-v3 state dict, which bdb does not download; "
+                                   "set fid_weights to a local file")
+            fid_title = "FID skipped: no local feature network"
+        else:
+            numbers["fid"] = fids
+            numbers["fid_note"] = (f"torchvision inception_v3 pool features (2048-d) with {self.config.fid_weights}; "
+                                   f"poisoned vs their clean originals, {numbers['bd-train']['n']} and "
+                                   f"{numbers['bd-test']['n']} images (FID is biased upwards on small sets)")
+            fid_title = ", ".join(f"FID {k} {v:.2f}" for k, v in fids.items())
         fig = Figure(figsize=(11, 5.2))
         ax = fig.add_subplot(1, 2, 1)
         for split, fin in hists.items():
@@ -56,5 +75,5 @@ class Quality(Analysis):
                 sub.set_yticks([])
                 if i == 0:
                     sub.set_title(title, fontsize=8)
-        fig.suptitle(f"poison quality (FID skipped: no local feature network)\n{ctx.label_of()}", fontsize=10)
+        fig.suptitle(f"poison quality ({fid_title})\n{ctx.label_of()}", fontsize=10)
         return AnalysisResult(figure=fig, numbers=numbers)

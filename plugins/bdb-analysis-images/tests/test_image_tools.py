@@ -1,5 +1,9 @@
-"""Image-space tools on a tiny BadNets run; Grad-CAM and frequency saliency pinned on hand-made models."""
+"""Image-space tools on a tiny BadNets run; Grad-CAM and frequency saliency pinned on hand-made
+models; the Fréchet distance pinned on hand-computed Gaussians and FID run on a random Inception-v3."""
 
+import sys
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -56,3 +60,73 @@ def test_gradcam_looks_at_the_badnets_patch(attack, bdb_store, tmp_path):
 def test_tool_runs(tool, attack, bdb_store, tmp_path):
     settings = {"steps": 20, "neurons": 4} if tool == "feature-visualization" else {}
     check_analysis(tool, attack.run_id, bdb_store, tmp_path, n=100, settings=settings)
+
+
+def test_shap_puts_the_attribution_on_the_badnets_patch(attack, bdb_store, tmp_path):
+    pytest.importorskip("shap", reason="the analysis extra (shap) is not installed: pip install 'bdcore[analysis]'")
+    nums = check_analysis("shap", attack.run_id, bdb_store, tmp_path, n=6,
+                          settings={"nsamples": 20, "background": 16, "images": 3})
+    pred, target = nums["predicted_class"], nums["target_class"]
+    # measured: 0.40 of the triggered inputs' attribution on the patch (1.1% of the pixels); 0 on the
+    # same pixels of the clean inputs (black there, like every background image: expected gradients
+    # give a pixel that equals the background no attribution)
+    assert pred["triggered"] > 0.2 > 10 * nums["trigger_area"]
+    assert pred["triggered"] > pred["clean"] + 0.2 and target["triggered"] > target["clean"] + 0.2
+
+
+def test_shap_without_its_extra_names_it(attack, bdb_store, tmp_path, monkeypatch):
+    from bdcore import BdbError
+
+    monkeypatch.setitem(sys.modules, "shap", None)  # import shap -> ImportError
+    with pytest.raises(BdbError, match=r"pip install 'bdcore\[analysis\]'"):
+        check_analysis("shap", attack.run_id, bdb_store, tmp_path, n=4)
+
+
+def test_frechet_distance_of_hand_computed_gaussians():
+    from bdb_analysis_images.fid import frechet_distance, frechet_distance_of_features, gaussian
+
+    assert frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(3)) == pytest.approx(0.0, abs=1e-12)
+    assert frechet_distance([0.0], [[1.0]], [3.0], [[1.0]]) == pytest.approx(9.0)
+    # |mu1 - mu2|^2 + sum_i (s1_i + s2_i - 2 sqrt(s1_i s2_i)) = 1 + (1 + 4 - 4) + (4 + 9 - 12) = 3
+    assert frechet_distance([0.0, 0.0], np.diag([1.0, 4.0]), [1.0, 0.0], np.diag([4.0, 9.0])) == pytest.approx(3.0)
+    # the exact low-rank route (fewer samples than dimensions) agrees with scipy's sqrtm on covariances
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 8)), 2 * rng.normal(size=(4, 8)) + 1
+    assert frechet_distance_of_features(a, b) == pytest.approx(frechet_distance(*gaussian(a), *gaussian(b)), rel=1e-6)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(20, 3)) * 2
+    assert frechet_distance_of_features(a, b) == pytest.approx(frechet_distance(*gaussian(a), *gaussian(b)), rel=1e-9)
+    assert frechet_distance_of_features(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory):
+    """A randomly initialised torchvision Inception-v3 state dict saved as a local file."""
+    from torchvision.models import inception_v3
+
+    path = tmp_path_factory.mktemp("fid") / "inception.pth"
+    torch.manual_seed(0)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
+    return path
+
+
+def test_fid_runs_on_local_inception_weights(attack, bdb_store, tmp_path, inception_weights):
+    from bdb_analysis_images.fid import frechet_distance_of_features, inception_features, load_inception
+
+    feats = inception_features(load_inception(inception_weights), torch.rand(2, 1, 28, 28))
+    assert feats.shape == (2, 2048) and np.isfinite(feats).all()
+    assert frechet_distance_of_features(feats, feats) == pytest.approx(0.0, abs=1e-9)
+    nums = check_analysis("quality", attack.run_id, bdb_store, tmp_path, n=2,
+                          settings={"fid_weights": str(inception_weights)})
+    assert set(nums["fid"]) == {"bd-train", "bd-test"} and all(v >= 0 for v in nums["fid"].values())
+    assert nums["bd-train"]["fid"] == nums["fid"]["bd-train"] and "inception_v3" in nums["fid_note"]
+
+
+def test_fid_weights_that_are_missing_or_not_a_state_dict_fail_in_one_line(attack, bdb_store, tmp_path):
+    from bdcore import BdbError
+
+    bad = tmp_path / "junk.pth"
+    bad.write_bytes(b"not a state dict")
+    for path, why in ((tmp_path / "missing.pth", "no file"), (bad, "not a state dict of torchvision's inception_v3")):
+        with pytest.raises(BdbError, match=why) as info:
+            check_analysis("quality", attack.run_id, bdb_store, tmp_path, n=2, settings={"fid_weights": str(path)})
+        assert "\n" not in str(info.value)

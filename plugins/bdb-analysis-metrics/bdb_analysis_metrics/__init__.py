@@ -17,5 +17,6 @@ def bdb_register_analyses() -> list[AnalysisSpec]:
             summary="confusion matrix (true class x predicted class) of the run's model on a split",
             reference="confusion-matrix",
             factory="bdb_analysis_metrics.tools:ConfusionMatrix",
+            defaults={"split": "clean-test", "n": 100_000},
         ),
     ]
