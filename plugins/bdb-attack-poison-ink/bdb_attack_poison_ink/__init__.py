@@ -15,6 +15,6 @@ def bdb_register_attacks() -> list[AttackSpec]:
             kind="DP dirty-label",
             config="bdb_attack_poison_ink.config:PoisonInkConfig",
             factory="bdb_attack_poison_ink.attack:PoisonInk",
-            test_settings={"epochs": 1, "batch_size": 128, "lr": 1e-3, "width": 8},
+            test_settings={"epochs": 1, "batch_size": 256, "lr": 1e-3, "width": 4},
         )
     ]

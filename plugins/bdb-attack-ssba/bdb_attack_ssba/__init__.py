@@ -14,6 +14,6 @@ def bdb_register_attacks() -> list[AttackSpec]:
             kind="DP dirty-label",
             config="bdb_attack_ssba.config:SSBAConfig",
             factory="bdb_attack_ssba.attack:SampleSpecific",
-            test_settings={"epochs": 1, "batch_size": 128, "lr": 1e-3, "bits": 8},
+            test_settings={"epochs": 1, "batch_size": 256, "lr": 1e-3, "bits": 8, "width": 8},
         )
     ]
