@@ -100,18 +100,20 @@ def hysteresis(weak: torch.Tensor, strong: torch.Tensor) -> torch.Tensor:
 
 
 def color_of(cfg: PoisonInkConfig, channels: int) -> torch.Tensor:
-    """The trigger colour as (C,): the configured values, or their BT.601 luma for one-channel data."""
+    """The trigger colour as (C,): one value for every channel, one per channel, or (one-channel data) the
+    BT.601 luma of an RGB colour."""
     c = cfg.color
-    if channels == 1:
-        return torch.tensor([sum(w * v for w, v in zip(LUMA, c)) if len(c) == 3 else c[0]])
     if len(c) == 1:
         return torch.tensor(c * channels)
-    if len(c) != channels:
-        from bdcore import BdbError
+    if len(c) == channels:
+        return torch.tensor(c)
+    if channels == 1 and len(c) == 3:
+        return torch.tensor([sum(w * v for w, v in zip(LUMA, c))])
+    from bdcore import BdbError
 
-        raise BdbError(f"poison-ink: color has {len(c)} values but the images have {channels} channels; "
-                       f"give {channels} (or 1) values, e.g. --set color=[0,1,0]")
-    return torch.tensor(c)
+    want = "1 value (or 3: an RGB colour, used as its luma)" if channels == 1 else f"1 or {channels} values"
+    raise BdbError(f"poison-ink: color has {len(c)} values but the images have {channels} channel(s); give {want}, "
+                   "e.g. --set color=[1]")
 
 
 def edge_trigger(x: torch.Tensor, cfg: PoisonInkConfig) -> torch.Tensor:

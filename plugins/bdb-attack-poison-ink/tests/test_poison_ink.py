@@ -57,6 +57,12 @@ def test_trigger_is_the_edge_map_in_the_trigger_colour():
     assert torch.equal(t[0, 1], canny(x)[0, 0]) and t[0, 0].sum() == 0 and t[0, 2].sum() == 0
     assert torch.allclose(color_of(PoisonInkConfig(color=[0.0, 1.0, 0.0]), 1), torch.tensor([0.587]))  # BT.601 luma
     assert torch.equal(color_of(PoisonInkConfig(color=[0.3]), 3), torch.tensor([0.3, 0.3, 0.3]))
+    import pytest
+
+    from bdcore import BdbError
+
+    with pytest.raises(BdbError, match="give 1 value"):
+        _attack(color=[1.0, 0.0])  # before any training
 
 
 def test_hiding_loss_on_hand_set_networks():
