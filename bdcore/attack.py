@@ -9,7 +9,7 @@ the shared trainer's step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -41,6 +41,9 @@ class AttackContext:
     drawn keeps its label but carries the trigger) or only from 'non-target' ones."""
     quantize: str = "truncate"
     """How poisoned images are cast to uint8 levels (bdcore.images.quantize): the reference truncates."""
+    progress: Callable[[str, int, int], None] | None = None
+    """Where a long prepare step reports how far it is: progress(what, done, total) (the CLI shows a
+    bar); None: nobody listens. Plugins call `Attack.report`."""
 
 
 class Attack:
@@ -62,6 +65,11 @@ class Attack:
     # resources -------------------------------------------------------------------------------
     def prepare(self, data: "ImageDataset") -> None:
         """Build what the attack needs (surrogate models, patterns); use ctx.artifacts to cache."""
+
+    def report(self, what: str, done: int, total: int) -> None:
+        """Report the progress of a long prepare step (e.g. 'encoder', step 120 of 5000) to the CLI's bar."""
+        if self.ctx.progress is not None:
+            self.ctx.progress(what, done, total)
 
     # which samples -----------------------------------------------------------------------------
     def poison_count(self, n_train: int) -> int:

@@ -15,7 +15,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -155,8 +155,8 @@ def resolve_defense_config(cfg: DefenseRunConfig, reg: Registry | None = None) -
 
 
 def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, device: torch.device,
-                reg: Registry | None = None) -> Attack:
-    """Instantiate the attack of a resolved run config."""
+                reg: Registry | None = None, progress: Callable[[str, int, int], None] | None = None) -> Attack:
+    """Instantiate the attack of a resolved run config (progress: where its prepare step reports)."""
     reg = reg or registry()
     spec, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
     if not 0 <= cfg.target < data.num_classes:
@@ -165,7 +165,7 @@ def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, devic
         num_classes=data.num_classes, shape=data.shape, target=cfg.target, pratio=cfg.pratio,
         all_to_all=cfg.all_to_all, seed=derive_seed(cfg.seed, "attack"), device=device, dataset=data.name,
         model=cfg.model, artifacts=ArtifactCache(store.artifacts_dir / "attack"), mean=data.mean, std=data.std,
-        hflip=data.hflip, poison_pool=cfg.poison_pool, quantize=cfg.quantize,
+        hflip=data.hflip, poison_pool=cfg.poison_pool, quantize=cfg.quantize, progress=progress,
     )
     attack = spec.load()(acfg, ctx)
     if not isinstance(attack, Attack):
@@ -182,8 +182,12 @@ def run_attack(
     data_root: str | None = None,
     progress: ProgressFn | None = None,
     reg: Registry | None = None,
+    prepare_progress: Callable[[str, int, int], None] | None = None,
 ) -> Run:
-    """Train a backdoored model (or reuse the finished run with the same resolved config)."""
+    """Train a backdoored model (or reuse the finished run with the same resolved config).
+
+    progress: the victim's training steps; prepare_progress(what, done, total): the attack's prepare step.
+    """
     reg = reg or registry()
     store = store or RunStore()
     cfg = resolve_attack_config(cfg, reg, data_root)
@@ -202,7 +206,7 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
     data = load_dataset(cfg.dataset, data_root, reg)
     t0 = time.perf_counter()
     seed_all(cfg.seed)
-    attack = make_attack(cfg, data, store, dev, reg)
+    attack = make_attack(cfg, data, store, dev, reg, progress=prepare_progress)
     attack.prepare(data)
     pidx = attack.poison_indices(data.y_train, torch.Generator().manual_seed(derive_seed(cfg.seed, "poison")))
     if attack.training_controlled:  # the hook poisons inside the step; the victim's data is clean

@@ -48,7 +48,9 @@ def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | 
 
     def build() -> dict[str, torch.Tensor]:
         net = fresh()
-        train(net, TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=ctx.device), rec, seed=seed)
+        report = ctx.progress
+        train(net, TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=ctx.device), rec, seed=seed,
+              progress=None if report is None else lambda done, total, _loss: report("surrogate", done, total))
         return net.state_dict()
 
     net = fresh()

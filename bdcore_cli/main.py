@@ -293,9 +293,20 @@ def _run_attack_cfg(resolved, store, force: bool, device: str, data_root: Option
     from bdcore.harness import run_attack
 
     reused = not force and store.is_complete(resolved.run_id())
-    prog, update = _progress(f"attack {resolved.attack}")
+    label = f"attack {resolved.attack}"
+    prog, update = _progress(label)
+    task = prog.task_ids[0]
+
+    def prepare(what: str, done: int, total: int) -> None:  # the attack's prepare step, then the training
+        prog.update(task, description=f"{label}: {what}", completed=done, total=total)
+
+    def training(done: int, total: int, loss: float) -> None:
+        prog.update(task, description=label)
+        update(done, total, loss)
+
     with prog:
-        run = run_attack(resolved, store=store, force=force, device=device, data_root=data_root, progress=update)
+        run = run_attack(resolved, store=store, force=force, device=device, data_root=data_root, progress=training,
+                         prepare_progress=prepare)
     if run.diverged:
         err.print(f"warning: run {run.run_id} diverged (non-finite loss or weights); stored marked "
                   "\"diverged\": true with null C-ACC/ASR/RA; try a lower --lr", markup=False)

@@ -1,0 +1,123 @@
+"""HTBA: the patch and its placement, the one-to-one matching, the feature-collision optimisation,
+labels kept, and the attack in miniature (it fails there: strict xfail with the measured numbers)."""
+
+import json
+
+import pytest
+import torch
+
+from bdb_attack_htba.attack import features, greedy_match, optimise_poisons, paste, patch_image, place_for
+from bdb_attack_htba.config import HTBAConfig
+
+# the miniature: the 5-epoch surrogate of the other surrogate attacks (quick recipe lr 0.1, shared through
+# the artifact cache) and 20 optimisation steps per batch of 100 poisons (the reference: 5000)
+MINI = {"surrogate_epochs": 5, "surrogate_lr": 0.1, "iterations": 20}
+
+
+def _attack(shape=(1, 28, 28), **settings):
+    from bdcore import AttackContext
+    from bdcore.testing import spec_of
+
+    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "mnist5k", "small-cnn", None)
+    return spec_of("attack", "htba").load()(HTBAConfig(**settings), ctx)
+
+
+def test_patch_is_the_seeded_pattern_scaled_with_the_image():
+    from bdcore import random_pattern
+
+    p = patch_image(HTBAConfig(), (3, 32, 32))
+    assert p.shape == (3, 8, 8) and torch.equal(p, random_pattern((3, 8, 8), 0))
+    assert patch_image(HTBAConfig(), (1, 28, 28)).shape == (1, 7, 7)  # round(8 * 28 / 32)
+    assert not torch.equal(patch_image(HTBAConfig(pattern_seed=1), (3, 32, 32)), p)
+
+
+def test_paste_overwrites_exactly_the_square_at_each_corner():
+    patch = torch.arange(4.0).view(1, 2, 2) / 10
+    x = torch.ones(2, 1, 4, 5)
+    out = paste(x, patch, torch.tensor([0, 2]), torch.tensor([3, 1]))
+    assert torch.equal(out[0, 0, 0:2, 3:5], patch[0]) and torch.equal(out[1, 0, 2:4, 1:3], patch[0])
+    changed = (out != 1).sum(dim=(1, 2, 3))
+    assert changed.tolist() == [4, 4]
+    assert float(out[0, 0, 0, 3]) == 0.0 and abs(float(out.sum()) - (2 * 16 + 2 * 0.6)) < 1e-5
+
+
+def test_greedy_matching_takes_the_closest_pair_first():
+    d = torch.tensor([[1.0, 2.0], [0.5, 3.0]])
+    assert greedy_match(d).tolist() == [1, 0]  # (1, 0) at 0.5 first, then row 0 gets the column left
+    d = torch.tensor([[4.0, 1.0, 9.0], [2.0, 0.1, 8.0], [7.0, 6.0, 5.0]])
+    assert greedy_match(d).tolist() == [0, 1, 2]  # 0.1 -> (1, 1); then 4 -> (0, 0); then (2, 2)
+    assert sorted(greedy_match(torch.rand(6, 6)).tolist()) == list(range(6))  # one-to-one
+
+
+def test_test_time_places_are_random_per_sample_but_fixed():
+    r, c = place_for(torch.tensor([5, 0, 5, 99]), 0, 7, 28, 28)
+    assert r[0] == r[2] and c[0] == c[2]
+    assert int(r.max()) <= 21 and int(c.max()) <= 21 and int(r.min()) >= 0
+    rows, _ = place_for(torch.arange(200), 0, 7, 28, 28)
+    assert len(set(rows.tolist())) > 15  # spread over the 22 possible rows
+    a = _attack()
+    x = torch.zeros(3, 1, 28, 28)
+    out = a.test_trigger(x, torch.tensor([1, 2, 1]))
+    assert torch.equal(out[0], out[2]) and (out != 0).sum() > 0
+    assert (out[0] != 0).sum() <= 49  # only the 7x7 patch
+    assert torch.equal(_attack(test_location="bottom-right").apply_trigger(x, train=False)[:, :, :21, :], x[:, :, :21])
+
+
+def test_poisons_stay_in_the_ball_and_move_towards_patched_sources_in_feature_space():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(24, 3)).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    targets = torch.rand(8, 1, 10, 10) * 0.5
+    sources = torch.rand(32, 1, 10, 10) * 0.5 + 0.25
+    patch = torch.ones(1, 3, 3)
+    cfg = HTBAConfig(iterations=60, lr=0.5, eps=64.0)
+    z = optimise_poisons(model, targets, sources, patch, cfg, torch.Generator().manual_seed(0))
+    assert (z - targets).abs().max() <= 64 / 255 + 1e-6 and z.min() >= 0 and z.max() <= 1
+    rows = torch.tensor([0, 3, 7] * 11)[:32]
+    fs = features(model, paste(sources, patch, rows, rows))
+    before = torch.cdist(features(model, targets), fs).min(1).values.mean()
+    after = torch.cdist(features(model, z), fs).min(1).values.mean()
+    assert after < 0.4 * before  # measured 0.394 -> 0.111
+    again = optimise_poisons(model, targets, sources, patch, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(z, again)
+
+
+def test_poison_images_replace_training_samples_without_patch_and_keep_labels():
+    a = _attack()
+    a._set(torch.tensor([2, 5]), torch.full((2, 1, 28, 28), 51, dtype=torch.uint8))
+    x = torch.zeros(3, 1, 28, 28)
+    out = a.poison_x(x, torch.tensor([5, 3, 2]))
+    assert torch.allclose(out[0], torch.full((1, 28, 28), 0.2)) and torch.equal(out[1], x[1])
+    y = torch.tensor([0, 0, 0])
+    assert torch.equal(a.poison_y(y, torch.tensor([5, 3, 2])), y) and a.clean_label
+
+
+def test_clean_label_run_changes_no_label(backdoored_run, mnist5k):
+    from safetensors.torch import load_file
+
+    run = backdoored_run("htba", settings=MINI)
+    pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()))
+    assert len(pidx) == int((mnist5k.y_train == 0).sum()) == 400  # every target image, at 0.1
+    assert torch.all(mnist5k.y_train[pidx] == 0)  # drawn from the target class, whose label they keep
+    state = load_file(str(run.file("attack_state.safetensors")))
+    assert torch.equal(state["poison_index"], pidx)
+    diff = (state["poisons"].int() - mnist5k.x_train[pidx].int()).abs()
+    assert int(diff.max()) <= 17 and int(diff.max()) >= 15  # L-inf 16/255 (+1 level from truncation)
+
+
+@pytest.mark.xfail(strict=True, reason="HTBA trained from scratch in miniature: the poisons collide with patched "
+                   "sources only on the surrogate, the victim does not learn the patch (ASR 0.003, see README)")
+def test_backdoor_in_miniature(backdoored_run):
+    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1 = all 400 target images; MINI):
+    # see README; the paper's claim would be a high ASR
+    run = backdoored_run("htba", settings=MINI)
+    assert run.metrics["asr"] >= 0.5
+
+
+def test_second_run_reuses_the_surrogate_and_the_poisons(backdoored_run):
+    backdoored_run("htba", settings=MINI)
+    again = backdoored_run("htba", settings=MINI, pratio=0.05, epochs=1)
+    meta = json.loads(again.file("meta.json").read_text())
+    assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("surrogate", False), ("htba-poisons", False)]
