@@ -13,7 +13,7 @@ def bdb_register_defenses() -> list[DefenseSpec]:
                     "the rest unlabelled for semi-supervised (MixMatch) fine-tuning of the whole model",
             paper="Huang, Li, Wu, Qin & Ren, Backdoor Defense via Decoupling the Training Process, ICLR 2022",
             stage="in",
-            presets={"quick": {"simclr_epochs": 15, "simclr_lr": 0.1, "warmup_epochs": 5, "semi_epochs": 10}},
+            presets={"quick": {"simclr_epochs": 10, "simclr_batch_size": 128, "warmup_epochs": 5, "semi_epochs": 5}},
             test_settings={"simclr_epochs": 1, "warmup_epochs": 1, "semi_epochs": 1},
             config="bdb_defense_dbd.config:DBDConfig",
             factory="bdb_defense_dbd.defense:DBD",
