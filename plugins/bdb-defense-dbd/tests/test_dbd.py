@@ -1,16 +1,20 @@
-"""DBD in miniature (mnist5k, small-cnn, BadNets 10%, seed 0, 1 thread), quick preset: SimCLR 10 epochs (batch 128,
-lr 0.4, temperature 0.5), SCE warm-up of the head 5 epochs, MixMatch 5 epochs with the low-loss half labelled.
+"""DBD in miniature (mnist5k, small-cnn, BadNets 10%, seed 0, 1 thread). The quick preset (SimCLR 10 epochs, warm-up
+5, MixMatch 5) fails (README: C-ACC 0.472, ASR 0.607), so the test runs a cheaper setting that fails the same way:
+SimCLR 4 epochs (batch 128, lr 0.4, temperature 0.5), SCE warm-up of the head 2 epochs, MixMatch 2 epochs with the
+low-loss half labelled.
 
-Measured: C-ACC 0.968 -> 0.472, ASR 0.989 -> 0.607, RA 0.362, DER 0.443; the head on the SimCLR backbone reaches
-validation accuracy 0.45 after the warm-up, and the poisoned samples have *lower* SCE loss than the clean ones
-(loss AUROC 0.325), so most of them stay labelled: of the 2,000 distrusted samples 124 are poisoned (precision
-0.062, TPR 0.31). Ten SimCLR epochs on 4,000 digits do not give the features the method relies on (the white
-corner trigger is a dominant self-supervised feature on black MNIST backgrounds); DBD fails in miniature.
+Measured: C-ACC 0.968 -> 0.403, ASR 0.989 -> 0.597, RA 0.292, DER 0.414; the poisoned samples have *lower* SCE loss
+than the clean ones (loss AUROC 0.315), so most of them stay labelled: of the 2,000 distrusted samples 77 are
+poisoned (precision 0.038, TPR 0.193). Short SimCLR runs on 4,000 digits do not give the features the method relies
+on (the white corner trigger is a dominant self-supervised feature on black MNIST backgrounds); DBD fails in
+miniature.
 """
 
 import pytest
 
 from bdcore.testing import spec_of
+
+MINI = {"simclr_epochs": 4, "warmup_epochs": 2, "semi_epochs": 2}
 
 
 def test_reference_defaults_match_the_paper():
@@ -23,15 +27,16 @@ def test_reference_defaults_match_the_paper():
 
 def test_dbd_runs_its_three_stages_in_miniature(backdoored_run, defended_run):
     run = backdoored_run("badnet")
-    d = defended_run("dbd", run.run_id)
+    d = defended_run("dbd", run.run_id, settings=MINI)
     assert d.metrics["info"]["flag_count"] == 2000           # 1 - epsilon of the 4,000 samples unlabelled
-    assert d.metrics["detection"]["tpr"] >= 0.2              # measured 0.31
-    assert d.metrics["cacc"] >= 0.4                          # measured 0.472
+    assert d.metrics["detection"]["tpr"] >= 0.1              # measured 0.193
+    assert d.metrics["cacc"] >= 0.3                          # measured 0.403
+    assert d.metrics["asr"] <= 0.8                           # measured 0.597: MixMatch weakens it, no more
 
 
 @pytest.mark.xfail(strict=True, reason="DBD does not remove BadNets in miniature (measured, see README)")
 def test_dbd_removes_badnets_in_miniature(backdoored_run, defended_run):
     run = backdoored_run("badnet")
-    d = defended_run("dbd", run.run_id)
-    assert d.metrics["asr"] <= 0.2                           # measured 0.607 (from 0.989)
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1    # measured 0.968 -> 0.472
+    d = defended_run("dbd", run.run_id, settings=MINI)
+    assert d.metrics["asr"] <= 0.2                           # measured 0.597 (quick preset: 0.607)
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1    # measured 0.968 -> 0.403 (quick preset: 0.472)
