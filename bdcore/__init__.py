@@ -59,6 +59,27 @@ _PUBLIC: dict[str, str] = {
     "sam_perturbation": "bdcore.sharpness",
     "StepInfo": "bdcore.trainer",
     "augment": "bdcore.augmentation",
+    "random_resized_crop": "bdcore.augmentation",
+    "color_jitter": "bdcore.augmentation",
+    "random_grayscale": "bdcore.augmentation",
+    "simclr_augment": "bdcore.augmentation",
+    "rotate_translate": "bdcore.augmentation",
+    "affine_warp": "bdcore.augmentation",
+    # contrastive and semi-supervised training (DBD, D-ST)
+    "contrastive_loss": "bdcore.contrastive",
+    "ContrastiveHook": "bdcore.contrastive",
+    "Projected": "bdcore.contrastive",
+    "LinearProbe": "bdcore.contrastive",
+    "mark_untrusted": "bdcore.contrastive",
+    "read_trust": "bdcore.contrastive",
+    # sample distinguishment by sensitivity to transformations (D-BR, D-ST)
+    "fct": "bdcore.sensitivity",
+    "fct_scores": "bdcore.sensitivity",
+    "sensitivity_split": "bdcore.sensitivity",
+    "center_similarity": "bdcore.sensitivity",
+    "CenterSeparation": "bdcore.sensitivity",
+    "Separation": "bdcore.sensitivity",
+    "distinguish": "bdcore.sensitivity",
     # models and module taps (backbone-agnostic)
     "build_model": "bdcore.harness",
     "new_model": "bdcore.harness",
@@ -132,8 +153,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.analysis import Analysis, AnalysisContext, AnalysisResult, Sample, as_picture
     from bdcore.attack import Attack, AttackContext, CoverSampleAttack
-    from bdcore.augmentation import augment
+    from bdcore.augmentation import (affine_warp, augment, color_jitter, random_grayscale, random_resized_crop,
+                                     rotate_translate, simclr_augment)
     from bdcore.config import MethodConfig, TrainRecipe
+    from bdcore.contrastive import ContrastiveHook, LinearProbe, Projected, contrastive_loss, mark_untrusted, read_trust
     from bdcore.data import ImageDataset, stratified_split
     from bdcore.defense import (Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune,
                                 sample_losses)
@@ -150,6 +173,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.poison import TrainSet
     from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
     from bdcore.sampling import mix_int, sample_uniforms
+    from bdcore.sensitivity import (CenterSeparation, Separation, center_similarity, distinguish, fct, fct_scores,
+                                    sensitivity_split)
     from bdcore.sharpness import SAM, sam_perturbation
     from bdcore.spec import AnalysisSpec, AttackSpec, DatasetSpec, DefenseSpec, ModelSpec
     from bdcore.stealth import psnr, ssim

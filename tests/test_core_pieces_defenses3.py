@@ -1,0 +1,91 @@
+"""Core pieces added for DBD, D-BR and D-ST: the contrastive loss, trust marks in labels, the
+projection and linear-probe wrappers, the SimCLR/FCT transformations and the FCT separation."""
+
+import math
+
+import torch
+from torch import nn
+
+from bdcore import (LinearProbe, Projected, SmallCNN, affine_warp, center_similarity, color_jitter, contrastive_loss,
+                    fct, fct_scores, mark_untrusted, random_resized_crop, read_trust, rotate_translate,
+                    sensitivity_split, train)
+from bdcore.config import TrainRecipe
+from bdcore.poison import TrainSet
+
+L = math.log(2 + math.e)  # log-sum-exp of the three other similarities (0, 1, 0) of an anchor in the toy batch
+
+
+def test_simclr_loss_on_two_orthogonal_images():
+    z = torch.eye(2)  # view 1 == view 2; each anchor's only positive is its other view, similarity 1
+    assert abs(float(contrastive_loss(z, z, temperature=1.0)) - (L - 1)) < 1e-6
+    # temperature / base_temperature scales the loss
+    assert abs(float(contrastive_loss(z, z, temperature=1.0, base_temperature=0.5)) - 2 * (L - 1)) < 1e-6
+
+
+def test_supcon_and_semi_supervised_positives():
+    z, same = torch.eye(2), torch.tensor([3, 3])
+    # one label: every other embedding is a positive: mean log-prob (1 - 3L) / 3
+    assert abs(float(contrastive_loss(z, z, same, temperature=1.0)) - (L - 1 / 3)) < 1e-6
+    # sample 1 untrusted: its anchors keep only the other view (L - 1); sample 0's keep all three (L - 1/3)
+    semi = contrastive_loss(z, z, same, torch.tensor([True, False]), temperature=1.0)
+    assert abs(float(semi) - (L - 2 / 3)) < 1e-6
+    # anchors "one": the first view's anchors only
+    assert abs(float(contrastive_loss(z, z, same, torch.tensor([True, False]), 1.0, anchors="one"))
+               - (L - 2 / 3)) < 1e-6
+
+
+def test_trust_marks_round_trip():
+    y = torch.tensor([0, 4, 9, 0])
+    marked = mark_untrusted(y, torch.tensor([False, True, True, False]))
+    assert marked.tolist() == [0, -5, -10, 0]
+    labels, trusted = read_trust(marked)
+    assert labels.tolist() == [0, 4, 9, 0] and trusted.tolist() == [True, False, False, True]
+
+
+def test_fct_and_the_split_on_hand_numbers():
+    assert fct(torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 3.0]])).tolist() == [2.0, 4.5]
+    clean, poison = sensitivity_split(torch.tensor([5.0, 1.0, 3.0, 2.0, 4.0]), 0.4, 0.2)
+    assert clean.nonzero().flatten().tolist() == [1, 3] and poison.nonzero().flatten().tolist() == [0]
+
+
+def test_fct_scores_are_zero_without_a_transformation_and_positive_with_one():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))  # penultimate features = the flattened image
+    x = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    x[:, :, 0, 0] = 255  # a corner pixel: rotation moves it
+    data = TrainSet(x, torch.zeros(3, dtype=torch.long))
+    assert fct_scores(model, data, 0, degrees=0, translate=0).tolist() == [0.0, 0.0, 0.0]
+    assert (fct_scores(model, data, 0) > 0).all()
+
+
+def test_center_similarity():
+    assert float(center_similarity(torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0, 1]))) == 0
+    # centres (1, 0) and (1, 1): cosine 1/sqrt(2) twice among four entries
+    got = float(center_similarity(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([0, 1])))
+    assert abs(got - 2 / math.sqrt(2) / 4) < 1e-6
+
+
+def test_transformations_reduce_to_the_identity():
+    x = torch.rand(4, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(4, 2, 3)
+    assert torch.allclose(affine_warp(x, eye), x, atol=1e-6)
+    assert torch.allclose(random_resized_crop(x, g, (1.0, 1.0), (1.0, 1.0)), x, atol=1e-6)
+    assert torch.allclose(rotate_translate(x, g, 0.0, 0.0), x, atol=1e-6)
+    assert torch.equal(color_jitter(x, g, p=0.0), x)
+    r = rotate_translate(x, g)
+    assert r.shape == x.shape and not torch.allclose(r, x)
+
+
+def test_linear_probe_trains_the_head_only_and_projected_is_normalised():
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=3, in_channels=1, image_size=8, width=4)
+    data = TrainSet(torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8), torch.randint(0, 3, (32,)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    probe = LinearProbe(model)
+    train(probe, data, TrainRecipe(epochs=1, batch_size=8, channels_last=False), seed=0,
+          params=probe.head_parameters())
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"fc.weight", "fc.bias"}  # no conv weight, no BN statistic moved
+    z = Projected(model, dim=5)(torch.rand(6, 1, 8, 8))
+    assert z.shape == (6, 5) and torch.allclose(z.norm(dim=1), torch.ones(6), atol=1e-5)
