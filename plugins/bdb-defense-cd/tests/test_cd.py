@@ -8,6 +8,7 @@ Measured:
   BadNets   100     0.135  0.181  0.461
   BadNets   30      0.123  0.157  0.464
   BadNets   10      0.135  0.126  0.522
+  Blended   100     1.000  0.105  0.993
   Blended   30      1.000  0.147  0.998
   Blended   10      1.000  0.146  0.991
 Blended's poisoned images keep the model's output with a small part of the blended pattern. Against the
