@@ -8,7 +8,7 @@ Measured with the default settings:
   BadNets   1.000  0.098  0.532       0.960
   Blended   1.000  0.099  0.528       0.933
 The high-loss component is the whole target class: the offset lowers the target logit for everything that
-looks like the aimed samples, so the 352-357 clean zeros are flagged with the 400 poisoned samples (halving
+looks like the aimed samples: 752-757 flags for the 400 poisoned samples and the 357 clean zeros (halving
 the precision); within the class the poisoned samples rank higher (WaNet, measured once: AUROC 0.927).
 """
 
