@@ -46,6 +46,7 @@ _PUBLIC: dict[str, str] = {
     "Sample": "bdcore.analysis",
     "as_picture": "bdcore.analysis",
     "sample_losses": "bdcore.defense",
+    "threshold_at_frr": "bdcore.defense",
     # data
     "ImageDataset": "bdcore.data",
     "stratified_split": "bdcore.data",
@@ -159,7 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.contrastive import ContrastiveHook, LinearProbe, Projected, contrastive_loss, mark_untrusted, read_trust
     from bdcore.data import ImageDataset, stratified_split
     from bdcore.defense import (Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune,
-                                sample_losses)
+                                sample_losses, threshold_at_frr)
     from bdcore.errors import BdbError
     from bdcore.frequency import block_dct2, block_idct2, dct2, idct2, rgb_to_yuv, spectral_trigger, yuv_to_rgb
     from bdcore.harness import build_model, load_dataset, new_model

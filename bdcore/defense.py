@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -121,3 +122,15 @@ def sample_losses(model: nn.Module, data: TrainSet, batch_size: int = 512) -> to
     model.eval()
     out = [F.cross_entropy(model(x).float(), y, reduction="none").cpu() for x, y in data.iter_batches(batch_size)]
     return torch.cat(out) if out else torch.empty(0)
+
+
+def threshold_at_frr(scores: torch.Tensor, frr: float) -> float:
+    """A detection threshold from clean scores: at most floor(frr * n) of `scores` are > it.
+
+    An input detector flags `score > threshold`; calibrated on the clean reserve's scores, the
+    threshold rejects a share `frr` of clean inputs (e.g. 0.05: STRIP's 5% false rejections).
+    """
+    s = torch.sort(torch.as_tensor(scores).flatten().double(), descending=True).values
+    if len(s) == 0:
+        return math.inf
+    return float(s[min(len(s) - 1, math.floor(frr * len(s)))])

@@ -79,8 +79,11 @@ class Beatrix(Defense):
         model = inputs.model.eval()
         name = c.layer or deepest_spatial_module(model, inputs.reserve.batch(torch.arange(2))[0])
         module = get_module(model, name)
-        g_res, g_val = self._grams(model, module, inputs.reserve), self._grams(model, module, inputs.val)
-        y_res, y_val = inputs.reserve.y.cpu(), inputs.val.y.cpu()
+        # statistics from the reserve minus the validation split, so the validation deviations that set the
+        # threshold are measured against statistics they took no part in
+        fit = inputs.reserve_fit if inputs.reserve_fit is not None else inputs.reserve
+        g_res, g_val = self._grams(model, module, fit), self._grams(model, module, inputs.val)
+        y_res, y_val = fit.y.cpu(), inputs.val.y.cpu()
         stats = {}
         for k in range(self.ctx.num_classes):
             sel = y_res == k

@@ -1,8 +1,8 @@
 """SCAn (Tang et al., USENIX Security 2021): statistical contamination analysis.
 
 A representation is modelled as r = mu_c + e: a class identity mu_c ~ N(0, S_mu) plus a variation
-e ~ N(0, S_e) shared by every class. S_mu and S_e are estimated by EM on clean data (the reserve
-and validation split; the "global model"). In a class whose samples are partly poisoned, the
+e ~ N(0, S_e) shared by every class. S_mu and S_e are estimated by EM on clean data (the clean
+reserve; the "global model"). In a class whose samples are partly poisoned, the
 representations are better explained by two identities than by one: per class SCAn splits the
 samples into two groups under S_e (EM), and the log-likelihood ratio of the two-identity model
 over the one-identity model is the class statistic J. Classes whose J is an outlier above the
@@ -100,9 +100,9 @@ class SCAn(Defense):
         c = self.config
         model = inputs.model
         train = penultimate(model, inputs.train.iter_batches(c.batch_size)).double().cpu()
-        clean = torch.cat([penultimate(model, d.iter_batches(c.batch_size)) for d in (inputs.reserve, inputs.val)]).double().cpu()
+        clean = penultimate(model, inputs.reserve.iter_batches(c.batch_size)).double().cpu()  # val lies inside it
         y_train = inputs.train.y.cpu()
-        y_clean = torch.cat([inputs.reserve.y, inputs.val.y]).cpu()
+        y_clean = inputs.reserve.y.cpu()
         s_mu, s_e = global_model(clean, y_clean, self.ctx.num_classes, c.em_iters, c.tol)
         f = torch.linalg.pinv(s_e)
         allx = torch.cat([train, clean])

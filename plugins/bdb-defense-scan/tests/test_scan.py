@@ -1,5 +1,6 @@
 """SCAn in miniature (mnist5k, small-cnn, 15 epochs, seed 0, 1 thread): the global model is fitted on the
-200 clean reserve + validation images, the per-class tests run on the 4,000 training images.
+200 clean reserve images (the validation split lies inside the reserve), the per-class tests run on the
+4,000 training images.
 
 Measured with the default settings (threshold e on the MAD anomaly index of J):
   attack (poison)    flagged classes   anomaly index of class 0   TPR    FPR     AUROC
@@ -22,9 +23,9 @@ def test_scan_finds_the_badnet_target_and_its_poison(backdoored_run, defended_ru
     d = defended_run("scan", run.run_id)
     det, info = d.metrics["detection"], d.metrics["info"]
     assert 0 in info["flagged_classes"]
-    assert info["anomaly_index"]["0"] > 50   # measured 143.3
+    assert info["anomaly_index"]["0"] > 50   # measured 143.3; 79.7 under the reference protocol, reserve counted once
     assert det["tpr"] >= 0.95                # measured 1.000
-    assert det["fpr"] <= 0.08                # measured 0.051 (class 2 flagged falsely)
+    assert det["fpr"] <= 0.08                # measured 0.051 (class 2 flagged falsely); now 0.041
     assert det["auroc"] >= 0.99              # measured 1.0000
     assert d.metrics["asr"] == run.metrics["asr"]  # detection only: the model is unchanged
 

@@ -17,6 +17,6 @@ class STRIPConfig(MethodConfig):
     superimpose: Literal["blend", "add"] = Field(
         "blend", description="'blend': alpha * x + (1 - alpha) * clean (the catalog's reference); 'add': x + clean "
                              "clipped to [0, 1], the pixel-sum superimposition of the paper's code (alpha unused)")
-    frr: float = Field(0.05, gt=0, lt=1, description="false rejection rate on the clean data granted (reserve and "
-                                                     "validation split) that sets the threshold (reference: 0.05)")
+    frr: float = Field(0.05, gt=0, lt=1, description="false rejection rate on the clean reserve that sets the "
+                                                     "threshold (reference: 0.05)")
     chunk: int = Field(4096, ge=1, description="superimposed images per forward pass (memory only)")

@@ -5,19 +5,18 @@ classified as the target, so the predictions have low entropy; a clean input sup
 other images yields varied predictions. Per input: superimpose `n` random clean reserve images
 (an alpha blend by default, or the paper code's saturating pixel sum),
 take the Shannon entropy (bits) of each blend's softmax, and average. The suspicion score is the
-negative mean entropy; the threshold is set on the clean data granted (reserve and validation
-split) so that a share `frr` of them would be rejected.
+negative mean entropy; the threshold is set on the clean reserve (which holds the validation split)
+so that a share `frr` of it would be rejected.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 from torch import nn
 
-from bdcore import Defense, DefenseInputs, DefenseOutput
+from bdcore import Defense, DefenseInputs, DefenseOutput, threshold_at_frr
 
 from bdb_defense_strip.config import STRIPConfig
 
@@ -25,12 +24,6 @@ from bdb_defense_strip.config import STRIPConfig
 def entropy_bits(p: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in bits of each row of probabilities p (0 log 0 = 0)."""
     return -(p * p.clamp_min(1e-30).log2()).sum(-1)
-
-
-def threshold_at_frr(scores: torch.Tensor, frr: float) -> float:
-    """A threshold t such that at most floor(frr * n) of `scores` are > t (the rejected ones)."""
-    s = torch.sort(scores.flatten().double(), descending=True).values
-    return float(s[min(len(s) - 1, math.floor(frr * len(s)))])
 
 
 @torch.no_grad()
@@ -58,11 +51,10 @@ class STRIP(Defense):
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
         model = inputs.model.eval()
-        pool = torch.cat([x for x, _ in inputs.reserve.iter_batches(1024)])
-        clean = torch.cat([pool, *[x for x, _ in inputs.val.iter_batches(1024)]])
+        pool = torch.cat([x for x, _ in inputs.reserve.iter_batches(1024)])  # the whole reserve (val is inside it)
         gen = torch.Generator().manual_seed(self.ctx.seed)
-        calib = torch.cat([strip_scores(model, clean[s:s + 256], pool, c.n, c.alpha, gen, c.chunk, c.superimpose)
-                           for s in range(0, len(clean), 256)])
+        calib = torch.cat([strip_scores(model, pool[s:s + 256], pool, c.n, c.alpha, gen, c.chunk, c.superimpose)
+                           for s in range(0, len(pool), 256)])
         thr = threshold_at_frr(calib, c.frr)
 
         def detect(x: torch.Tensor) -> torch.Tensor:
@@ -70,7 +62,7 @@ class STRIP(Defense):
 
         detector: Callable[[torch.Tensor], torch.Tensor] = detect
         return DefenseOutput(input_detector=detector, threshold=thr, info={
-            "threshold": round(thr, 6), "calibration_images": len(clean), "pool_images": len(pool),
+            "threshold": round(thr, 6), "calibration_images": len(pool), "pool_images": len(pool),
             "clean_entropy_mean": round(float(-calib.mean()), 6),
             "calibration_rejected": round(float((calib > thr).double().mean()), 6),
         })

@@ -1,8 +1,9 @@
 """STRIP in miniature (mnist5k, small-cnn, 15 epochs, 10% poison, seed 0, 1 thread).
 
-The threshold is set on the 200 clean reserve + validation images (5% rejected); the harness scores the
-detector on the 1,000 clean test images and the 900 triggered non-target test images (Blended was
-measured once and is not rerun here, to keep the tests short).
+The threshold is set on the 200 clean reserve images (5% rejected; the validation split lies inside the
+reserve, so it is not added again); the harness scores the detector on the 1,000 clean test images and the
+900 triggered non-target test images (Blended was measured once and is not rerun here, to keep the tests
+short).
 Measured:
   attack    settings                    TPR    FPR (clean test)   AUROC
   BadNets   reference (blend, n 64)     0.572  0.055              0.921
@@ -24,8 +25,9 @@ def test_strip_reference_setting_misses_the_reference_badnet_trigger_in_miniatur
     # Measured with the earlier area-blended BadNets patch: TPR 0.572, FPR 0.055, AUROC 0.921. With the
     # reference's trigger (Pillow-resized and overwritten: 95/156/255 at 28x28) and poison from all samples,
     # the alpha-0.5 blend dilutes the dimmer patch below what the model keys on: TPR 0.041 at FPR 0.020,
-    # AUROC 0.738 (the ranking is still better than chance). A genuine miniature failure of the reference setting;
-    # the additive superimposition of the authors' code (next test) still catches it.
+    # AUROC 0.738 (the ranking is still better than chance). Calibrated on the reserve alone (200 images; before, the
+    # 40 validation images counted twice): TPR 0.057 at FPR 0.030, AUROC 0.738. A genuine miniature failure of the
+    # reference setting; the additive superimposition of the authors' code (next test) still catches it.
     run = backdoored_run("badnet")
     d = defended_run("strip", run.run_id)
     det = d.metrics["input_detection"]
@@ -36,9 +38,11 @@ def test_strip_reference_setting_misses_the_reference_badnet_trigger_in_miniatur
 
 
 def test_strip_additive_superimposition_catches_nearly_every_badnet_input(backdoored_run, defended_run):
-    # n 16 keeps the test short; the paper code's saturating pixel sum keeps the white patch whole
+    # n 16 keeps the test short; the paper code's saturating pixel sum keeps the white patch whole.
+    # Measured on the reserve alone under the reference protocol: TPR 0.982, FPR 0.041, AUROC 0.9959
+    # (earlier, area-blended patch and reserve + val: 0.997 / 0.032 / 0.9994)
     run = backdoored_run("badnet")
     det = defended_run("strip", run.run_id, settings={"superimpose": "add", "n": 16}).metrics["input_detection"]
-    assert det["tpr"] >= 0.95     # measured 0.997
-    assert det["fpr"] <= 0.08     # measured 0.032
-    assert det["auroc"] >= 0.99   # measured 0.9994
+    assert det["tpr"] >= 0.95     # measured 0.982
+    assert det["fpr"] <= 0.08     # measured 0.041
+    assert det["auroc"] >= 0.99   # measured 0.9959

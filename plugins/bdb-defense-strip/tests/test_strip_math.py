@@ -5,7 +5,8 @@ import math
 import torch
 from torch import nn
 
-from bdb_defense_strip.defense import entropy_bits, strip_scores, threshold_at_frr
+from bdcore import threshold_at_frr
+from bdb_defense_strip.defense import entropy_bits, strip_scores
 
 
 def test_entropy_in_bits_of_known_distributions():

@@ -1,0 +1,50 @@
+"""AGPD in miniature (mnist5k, small-cnn, 15 epochs, 10% poison, seed 0, 1 thread).
+
+Clean directions from 100 correctly classified reserve samples (10 per class); the three convolutions of
+small-cnn are the candidate layers.
+Measured with the default settings (tau 0.1, window 10):
+  attack    layer chosen   target classes (index)        TPR    FPR    precision   AUROC
+  BadNets   features.0     0 (17.3)                      0.628  0.007  0.909       0.990
+  WaNet     features.4     0 (56.0), 1 (9.0)             0.000  0.033  0.000       0.945
+  Blended   features.8     none (max 1.96 < e^2)         0.000  0.000  -           0.698
+Against BadNets the target class stands out and the filtering rounds take the poison first. Against WaNet the
+target class stands out even more (index 56), but its least-clean-like gradient, which seeds the poison
+direction, is a clean zero: the rounds gather clean samples first and the flags miss (the ranking across
+classes still gives AUROC 0.945). Against Blended no class passes e^2.
+"""
+
+import math
+
+import pytest
+
+from bdcore.testing import spec_of
+
+
+def test_defaults():
+    cfg = spec_of("defense", "agpd").config_model()()
+    assert cfg.n_clean == 100 and math.isclose(cfg.threshold, math.e ** 2) and cfg.window == 10
+
+
+def test_agpd_finds_the_badnet_target_and_its_poison(backdoored_run, defended_run):
+    run = backdoored_run("badnet")
+    d = defended_run("agpd", run.run_id)
+    det, info = d.metrics["detection"], d.metrics["info"]
+    assert info["target_classes"] == [0]
+    assert info["anomaly_index"]["0"] > 10   # measured 17.3
+    assert det["auroc"] >= 0.97              # measured 0.990
+    assert det["tpr"] >= 0.55                # measured 0.628
+    assert det["fpr"] <= 0.02                # measured 0.007
+
+
+def test_agpd_ranks_wanet_poison(backdoored_run, defended_run):
+    run = backdoored_run("wanet")
+    d = defended_run("agpd", run.run_id)
+    assert 0 in d.metrics["info"]["target_classes"]        # measured index 56.0 (class 1 too: 9.0)
+    assert d.metrics["detection"]["auroc"] >= 0.9          # measured 0.945
+
+
+@pytest.mark.xfail(strict=True, reason="the WaNet target class's poison direction is seeded by a clean sample, so "
+                                       "the filtering rounds flag clean zeros (measured TPR 0.000, FPR 0.033)")
+def test_agpd_flags_wanet_poison(backdoored_run, defended_run):
+    run = backdoored_run("wanet")
+    assert defended_run("agpd", run.run_id).metrics["detection"]["tpr"] >= 0.5

@@ -1,0 +1,45 @@
+"""Cognitive Distillation in miniature (mnist5k, small-cnn, 15 epochs, 10% poison, seed 0, 1 thread).
+
+Masks for the 200 clean reserve images and the 4,000 training images; a training image is flagged when its
+mask's L1 norm is below the reserve's mean - 1 std. The tests run 10 mask steps instead of the reference's
+100 (about 5.5 CPU minutes per run): the rankings barely move with the step count.
+Measured:
+  attack    steps   TPR    FPR    AUROC
+  BadNets   100     0.135  0.181  0.461
+  BadNets   30      0.123  0.157  0.464
+  BadNets   10      0.135  0.126  0.522
+  Blended   100     1.000  0.105  0.993
+  Blended   30      1.000  0.147  0.998
+  Blended   10      1.000  0.146  0.991
+Blended's poisoned images keep the model's output with a small part of the blended pattern. Against the
+BadNets patch the mask does find the trigger (mean 0.78 over the corner against 0.16 on clean zeros) but
+must keep the digit and its black background too, since all ten logits are matched and a grey fill changes
+them all: the norms of poisoned and clean images overlap.
+"""
+
+import pytest
+
+from bdcore.testing import spec_of
+
+QUICK = {"steps": 10}
+
+
+def test_reference_defaults_match_the_catalog():
+    cfg = spec_of("defense", "cd").config_model()()
+    assert (cfg.lr, cfg.p, cfg.gamma, cfg.beta, cfg.steps, cfg.k) == (0.1, 1, 0.01, 10.0, 100, 1.0)
+
+
+def test_cd_separates_blended_poison(backdoored_run, defended_run):
+    run = backdoored_run("blended")
+    d = defended_run("cd", run.run_id, settings=QUICK)
+    det = d.metrics["detection"]
+    assert det["auroc"] >= 0.97   # measured 0.991 (0.998 with 30 steps)
+    assert det["tpr"] >= 0.95     # measured 1.000
+    assert det["fpr"] <= 0.2      # measured 0.146: mean - 1 std flags about a sixth of the clean images
+
+
+@pytest.mark.xfail(strict=True, reason="the BadNets patch saves too few mask pixels against the digit-to-digit spread "
+                                       "of mask norms on MNIST (measured AUROC 0.522 at 10 steps, 0.461 at 100)")
+def test_cd_ranks_badnet_poison(backdoored_run, defended_run):
+    run = backdoored_run("badnet")
+    assert defended_run("cd", run.run_id, settings=QUICK).metrics["detection"]["auroc"] >= 0.7
