@@ -97,6 +97,7 @@ _PUBLIC: dict[str, str] = {
     "FeatureTap": "bdcore.modules",
     "collect_features": "bdcore.modules",
     "penultimate": "bdcore.modules",
+    "class_features": "bdcore.modules",
     "last_feature_map": "bdcore.modules",
     "forward_trace": "bdcore.modules",
     "ChannelMask": "bdcore.modules",
@@ -167,8 +168,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.hookspecs import hookimpl
     from bdcore.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
     from bdcore.models import SmallCNN
-    from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, classifier,
-                                collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,
+    from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, class_features,
+                                classifier, collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,
                                 last_feature_map, named_layers, penultimate, prune_bn_below, zero_bn_scale,
                                 zero_channels)
     from bdcore.poison import TrainSet

@@ -103,6 +103,21 @@ def penultimate(model: nn.Module, batches) -> torch.Tensor:
     return collect_features(model, classifier(model)[1], batches, use_input=True)
 
 
+def class_features(model: nn.Module, data, batch_size: int = 256) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Penultimate activations grouped by label, for per-class detectors (AC, Spectral, SPECTRE).
+
+    `data` is a TrainSet; returns, for every class present in its labels in class order, (class,
+    indices into `data` (CPU, long), features of those samples (n_k, d), float64 on the CPU).
+    """
+    feats = penultimate(model, data.iter_batches(batch_size)).double().cpu()
+    labels = data.y.cpu()
+    out = []
+    for k in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == k).flatten()
+        out.append((int(k), idx, feats[idx]))
+    return out
+
+
 class ChannelMask(nn.Module):
     """Learnable per-channel multipliers on the outputs of chosen layers (default: every BN2d).
 

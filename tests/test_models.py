@@ -72,3 +72,26 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"model": nn.Linear(2, 2)}, tmp_path / "module.pth")  # a whole module, not a state dict
     with pytest.raises(BdbError, match="not a readable state dict"):
         new_model(f"resnet18@{tmp_path / 'module.pth'}", 5, (3, 32, 32), (0.5,) * 3, (0.5,) * 3)
+
+
+def test_class_features_group_penultimate_activations_by_label():
+    from bdcore import SmallCNN, TrainSet, class_features, penultimate
+
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    data = TrainSet(torch.randint(0, 256, (9, 1, 28, 28), dtype=torch.uint8), torch.tensor([2, 0, 2, 5, 0, 2, 5, 5, 2]))
+    groups = class_features(model, data, batch_size=4)
+    assert [k for k, _, _ in groups] == [0, 2, 5]  # only the classes present, in order
+    all_feats = penultimate(model, data.iter_batches(9)).double()
+    for k, idx, feats in groups:
+        assert idx.tolist() == torch.nonzero(data.y == k).flatten().tolist()
+        assert feats.dtype == torch.float64 and torch.allclose(feats, all_feats[idx], atol=1e-6)
+
+
+def test_threshold_at_frr_rejects_the_share_asked_for():
+    from bdcore import threshold_at_frr
+
+    s = torch.arange(1, 201).float()
+    for frr in (0.01, 0.05, 0.2):
+        assert int((s > threshold_at_frr(s, frr)).sum()) == int(frr * 200)
+    assert threshold_at_frr(torch.empty(0), 0.05) == float("inf")

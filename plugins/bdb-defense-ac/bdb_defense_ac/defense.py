@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA, FastICA
 from sklearn.metrics import silhouette_score
 
-from bdcore import Defense, DefenseInputs, DefenseOutput, penultimate
+from bdcore import Defense, DefenseInputs, DefenseOutput, class_features
 
 from bdb_defense_ac.config import ACConfig
 
@@ -62,18 +62,13 @@ class ActivationClustering(Defense):
 
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
-        data = inputs.train
-        feats = penultimate(inputs.model, data.iter_batches(c.batch_size)).double().cpu().numpy()
-        labels = data.y.cpu().numpy()
-        n = len(labels)
+        n = len(inputs.train)
         scores = np.zeros(n)
         flagged = np.zeros(n, dtype=bool)
         per_class = {}
-        for k in range(self.ctx.num_classes):
-            idx = np.flatnonzero(labels == k)
-            if len(idx) == 0:
-                continue
-            z = reduce_dims(feats[idx], c.dims, c.reduce, self.ctx.seed)
+        for k, idx, feats in class_features(inputs.model, inputs.train, c.batch_size):
+            idx = idx.numpy()
+            z = reduce_dims(feats.numpy(), c.dims, c.reduce, self.ctx.seed)
             lab, sil, margin = cluster_class(z, c.clusters, self.ctx.seed)
             sizes = np.bincount(lab, minlength=c.clusters)
             small = int(np.argmin(sizes))

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from bdcore import Defense, DefenseInputs, DefenseOutput, penultimate
+from bdcore import Defense, DefenseInputs, DefenseOutput, class_features
 
 from bdb_defense_spectral.config import SpectralConfig
 
@@ -44,17 +44,12 @@ class SpectralSignatures(Defense):
 
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
-        data = inputs.train
-        feats = penultimate(inputs.model, data.iter_batches(c.batch_size)).cpu()
-        labels = data.y.cpu()
-        scores = torch.zeros(len(labels), dtype=torch.float64)
-        flagged = torch.zeros(len(labels), dtype=torch.bool)
+        n = len(inputs.train)
+        scores = torch.zeros(n, dtype=torch.float64)
+        flagged = torch.zeros(n, dtype=torch.bool)
         top = {}
-        for k in range(self.ctx.num_classes):
-            idx = torch.nonzero(labels == k).flatten()
-            if len(idx) == 0:
-                continue
-            s = spectral_scores(feats[idx])
+        for k, idx, feats in class_features(inputs.model, inputs.train, c.batch_size):
+            s = spectral_scores(feats)
             scores[idx] = s
             flagged[idx[top_share(s, c.removal_factor * c.eps)]] = True
             top[str(k)] = round(float(s.max()), 4)

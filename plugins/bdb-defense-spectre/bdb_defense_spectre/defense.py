@@ -18,7 +18,7 @@ import torch
 from sklearn.covariance import MinCovDet
 from sklearn.decomposition import PCA
 
-from bdcore import Defense, DefenseInputs, DefenseOutput, penultimate
+from bdcore import Defense, DefenseInputs, DefenseOutput, class_features
 
 from bdb_defense_spectre.config import SpectreConfig
 
@@ -54,26 +54,22 @@ class Spectre(Defense):
 
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
-        data = inputs.train
-        feats = penultimate(inputs.model, data.iter_batches(c.batch_size)).double().cpu().numpy()
-        labels = data.y.cpu().numpy()
-        n = len(labels)
+        n = len(inputs.train)
         scores = torch.zeros(n, dtype=torch.float64)
         flagged = torch.zeros(n, dtype=torch.bool)
         top = {}
         share = c.removal_factor * c.eps
-        for k in range(self.ctx.num_classes):
-            idx = np.flatnonzero(labels == k)
+        for k, idx, feats in class_features(inputs.model, inputs.train, c.batch_size):
             dims = min(c.dims, len(idx) // 4, feats.shape[1])
             if dims < 1:
                 continue
-            x = PCA(n_components=dims, random_state=self.ctx.seed).fit_transform(feats[idx])
+            x = PCA(n_components=dims, random_state=self.ctx.seed).fit_transform(feats.numpy())
             z = torch.from_numpy(robust_whiten(x, max(0.5, 1.0 - share), self.ctx.seed))
             tau = que_scores(z, c.alpha)
             scores[idx] = tau
             m = min(len(idx), math.ceil(share * len(idx)))
             order = torch.argsort(tau, descending=True, stable=True)[:m]
-            flagged[torch.from_numpy(idx)[order]] = True
+            flagged[idx[order]] = True
             top[str(k)] = round(float(tau[order].mean()), 4)
         return DefenseOutput(flagged=flagged, scores=scores.float(),
                              info={"flag_count": int(flagged.sum()), "mean_flagged_que_per_class": top})
