@@ -197,11 +197,12 @@ def run_attack(
     with store.building(run_id):  # a process building the same run: wait for it, then reuse its result
         if not force and store.is_complete(run_id):
             return store.load(run_id)
-        return _attack_run(cfg, run_id, store, device, data_root, progress, reg)
+        return _attack_run(cfg, run_id, store, device, data_root, progress, reg, prepare_progress)
 
 
 def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str, data_root: str | None,
-                progress: ProgressFn | None, reg: Registry) -> Run:
+                progress: ProgressFn | None, reg: Registry,
+                prepare_progress: Callable[[str, int, int], None] | None = None) -> Run:
     dev = pick_device(device)
     data = load_dataset(cfg.dataset, data_root, reg)
     t0 = time.perf_counter()
