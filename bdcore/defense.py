@@ -81,7 +81,9 @@ class Defense:
     """Base class of every defense."""
 
     needs_train_set: bool = False
-    """A post-training defense that uses the poisoned training set (e.g. D-BR) sets this."""
+    """A post-training defense that uses the poisoned training set (e.g. D-BR) sets this; the
+    harness reads it from the instance, so it may depend on the config (a property, e.g. STRIP's
+    data mode)."""
 
     def __init__(self, config: Any, ctx: DefenseContext) -> None:
         self.config = config

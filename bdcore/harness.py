@@ -343,7 +343,6 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
 
     full_train = poisoned_set(attack, data, pidx, acfg, dev)
     cls = spec.load()
-    grants_train = spec.stage in ("pre", "in", "detect-data") or getattr(cls, "needs_train_set", False)
 
     ctx = DefenseContext(
         num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
@@ -353,6 +352,7 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
     defense = cls(dcfg, ctx)
     if not isinstance(defense, Defense):
         raise BdbError(f"defense {cfg.defense!r} from {spec.package} is not a bdcore.defense.Defense")
+    grants_train = spec.stage in ("pre", "in", "detect-data") or bool(getattr(defense, "needs_train_set", False))
     inputs = DefenseInputs(
         model=copy.deepcopy(model), reserve=clean(reserve_idx), val=clean(val_idx), reserve_fit=clean(fit_idx),
         train=full_train if grants_train else None, recipe=acfg.train,

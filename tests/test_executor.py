@@ -142,8 +142,9 @@ def test_kill_9_mid_grid_then_rerun_finishes_the_rest_local(tmp_path):
     _kill_mid_grid_then_finish(tmp_path, ["--workers", "2", "--threads", "1"])
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN REGRESSION: the grid can finish before the kill lands (seen once in the full suite, session 3); make the kill deterministic")
 def test_ray_runs_a_grid_and_survives_kill_9(tmp_path):
     # Ray is installed by ./dev.sh setup (the extra bdcore[ray]); this test must not be skipped.
     # The first command is killed mid-grid; the second, a fresh local Ray instance, runs the rest.
-    _kill_mid_grid_then_finish(tmp_path, ["--executor", "ray", "--workers", "2", "--threads", "1"])
+    # One task at a time (a 1-CPU local instance): with two, both attacks finished together and their
+    # quick defenses could all complete between two polls, so the kill sometimes came too late (session 3).
+    _kill_mid_grid_then_finish(tmp_path, ["--executor", "ray", "--workers", "1", "--threads", "1"])

@@ -7,6 +7,10 @@ other images yields varied predictions. Per input: superimpose `n` random clean 
 take the Shannon entropy (bits) of each blend's softmax, and average. The suspicion score is the
 negative mean entropy; the threshold is set on the clean reserve (which holds the validation split)
 so that a share `frr` of it would be rejected.
+
+Data mode (`mode = "data"`) scores every sample of the poisoned training set the same way and flags
+those above the reserve threshold: a training-data detector the harness scores against the poison
+indices (TPR, FPR, precision, AUROC), with no retraining.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class STRIP(Defense):
 
     config: STRIPConfig
 
+    @property
+    def needs_train_set(self) -> bool:  # type: ignore[override]
+        return self.config.mode == "data"
+
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
         model = inputs.model.eval()
@@ -60,9 +68,16 @@ class STRIP(Defense):
         def detect(x: torch.Tensor) -> torch.Tensor:
             return strip_scores(model, x.to(pool.device), pool, c.n, c.alpha, gen, c.chunk, c.superimpose)
 
-        detector: Callable[[torch.Tensor], torch.Tensor] = detect
-        return DefenseOutput(input_detector=detector, threshold=thr, info={
-            "threshold": round(thr, 6), "calibration_images": len(pool), "pool_images": len(pool),
+        info = {
+            "mode": c.mode, "threshold": round(thr, 6), "calibration_images": len(pool), "pool_images": len(pool),
             "clean_entropy_mean": round(float(-calib.mean()), 6),
             "calibration_rejected": round(float((calib > thr).double().mean()), 6),
-        })
+        }
+        if c.mode == "data":
+            assert inputs.train is not None  # granted by needs_train_set
+            scores = torch.cat([detect(x) for x, _ in inputs.train.iter_batches(256)]).cpu()
+            flagged = scores > thr
+            info["flagged"] = int(flagged.sum())
+            return DefenseOutput(scores=scores, flagged=flagged, info=info)
+        detector: Callable[[torch.Tensor], torch.Tensor] = detect
+        return DefenseOutput(input_detector=detector, threshold=thr, info=info)
