@@ -310,7 +310,7 @@ def run_analysis(tool: str, run_id: str, *, store: RunStore | None = None, out: 
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    from bdcore.harness import pick_device, seed_all
+    from bdcore.harness import keep_threads, pick_device, seed_all
     from bdcore.registry import registry
 
     reg = reg or registry()
@@ -328,7 +328,8 @@ def run_analysis(tool: str, run_id: str, *, store: RunStore | None = None, out: 
     if not isinstance(tool_obj, Analysis):
         raise BdbError(f"analysis {tool!r} from {spec.package} is not a bdcore.analysis.Analysis")
     seed_all(seed)
-    result = tool_obj.run(ctx)
+    with keep_threads():  # umap-learn's numba kernels reset the process's OpenMP thread count
+        result = tool_obj.run(ctx)
     if not isinstance(result, AnalysisResult):
         raise BdbError(f"analysis {tool!r} returned {type(result).__name__}, expected AnalysisResult")
     used = ctx._cache.get("splits", [])

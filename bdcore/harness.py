@@ -6,6 +6,7 @@ what the threat model grants them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -15,7 +16,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -52,6 +53,21 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def keep_threads() -> Iterator[None]:
+    """Restore torch's CPU thread count after the block.
+
+    Plugins call into libraries that change the process-wide OpenMP thread count (umap-learn's numba
+    kernels set it to the number of cores): without this, every later run in the process would train
+    with more threads than asked for, slower on a shared machine and with different numbers."""
+    n = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -197,7 +213,8 @@ def run_attack(
     with store.building(run_id):  # a process building the same run: wait for it, then reuse its result
         if not force and store.is_complete(run_id):
             return store.load(run_id)
-        return _attack_run(cfg, run_id, store, device, data_root, progress, reg, prepare_progress)
+        with keep_threads():
+            return _attack_run(cfg, run_id, store, device, data_root, progress, reg, prepare_progress)
 
 
 def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str, data_root: str | None,
@@ -383,7 +400,8 @@ def run_defense(
     with store.building(run_id):
         if not force and store.is_complete(run_id):
             return store.load(run_id)
-        return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg)
+        with keep_threads():
+            return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg)
 
 
 def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store: RunStore, device: str,

@@ -11,6 +11,31 @@ from typing import Any, Callable
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_unchanged():
+    """Fail a test that leaves torch's CPU thread count changed (and restore it): every later run in the
+    worker would otherwise train with other threads than the suite's one, slower and with other numbers
+    (umap-learn's numba kernels did this to the whole rest of a worker's session)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if before is None:  # torch was first imported by this test: compare with what the environment asks
+        import os
+
+        want = os.environ.get("OMP_NUM_THREADS")
+        before = int(want) if want and want.isdigit() else torch.get_num_threads()
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"this test changed torch's CPU thread count from {before} to {after} (restored); wrap the "
+                    "call that changes it in bdcore.harness.keep_threads()", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def bdb_store(tmp_path_factory):
     """A run store shared by the whole test session, across pytest-xdist workers too.
