@@ -1,9 +1,8 @@
 """HTBA: the patch and its placement, the one-to-one matching, the feature-collision optimisation,
-labels kept, and the attack in miniature (it fails there: strict xfail with the measured numbers)."""
+labels kept (the attack in miniature fails: README)."""
 
 import json
 
-import pytest
 import torch
 
 from bdb_attack_htba.attack import features, greedy_match, optimise_poisons, paste, patch_image, place_for
@@ -97,7 +96,7 @@ def test_poison_images_replace_training_samples_without_patch_and_keep_labels():
 def test_clean_label_run_changes_no_label(backdoored_run, mnist5k):
     from safetensors.torch import load_file
 
-    run = backdoored_run("htba", settings=MINI)
+    run = backdoored_run("htba", settings=MINI, epochs=1)  # the poisons do not depend on the victim's recipe
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()))
     assert len(pidx) == int((mnist5k.y_train == 0).sum()) == 400  # every target image, at 0.1
     assert torch.all(mnist5k.y_train[pidx] == 0)  # drawn from the target class, whose label they keep
@@ -107,17 +106,13 @@ def test_clean_label_run_changes_no_label(backdoored_run, mnist5k):
     assert int(diff.max()) <= 17 and int(diff.max()) >= 15  # L-inf 16/255 (+1 level from truncation)
 
 
-@pytest.mark.xfail(strict=True, reason="HTBA trained from scratch in miniature: the poisons collide with patched "
-                   "sources only on the surrogate, the victim does not learn the patch (ASR 0.003, see README)")
-def test_backdoor_in_miniature(backdoored_run):
-    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1 = all 400 target images; MINI):
-    # see README; the paper's claim would be a high ASR
-    run = backdoored_run("htba", settings=MINI)
-    assert run.metrics["asr"] >= 0.5
+# HTBA trained from scratch in miniature (15-epoch victim): the poisons collide with patched sources only on the
+# surrogate; the victim does not learn the patch (ASR 0.003, README). It was a strict-xfail test until session 5;
+# it left the suite to keep it within its time budget. The tests here train one-epoch victims on the cached poisons.
 
 
 def test_second_run_reuses_the_surrogate_and_the_poisons(backdoored_run):
-    backdoored_run("htba", settings=MINI)
+    backdoored_run("htba", settings=MINI, epochs=1)
     again = backdoored_run("htba", settings=MINI, pratio=0.05, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("surrogate", False), ("htba-poisons", False)]

@@ -4,7 +4,6 @@ cache, and the backdoor in miniature."""
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -131,20 +130,13 @@ def test_training_poison_is_the_adversarial_image_and_test_trigger_only_stamps(m
     assert torch.equal(c.poison_x(x, idx[:8]), a.poison_x(x, idx[:8]))
 
 
-@pytest.mark.xfail(strict=True, reason="LC does not form a backdoor in miniature (measured, see README)")
-def test_backdoor_in_miniature(backdoored_run):
-    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1 = all 400 target images,
-    # surrogate small-cnn 5 epochs lr 0.1, reference PGD 8/255): C-ACC 0.881, ASR 0.097, RA 0.866.
-    # The victim fits every poisoned '0' but keys on "zero shape AND corner trigger": clean zeros
-    # lose their recall (0.02) while triggered other digits keep their label. eps 64/255 (20 steps
-    # of 8/255) gives ASR 0.000 (pratio 0.1) and 0.002 (pratio 0.05, C-ACC 0.970).
-    run = backdoored_run("lc", settings=MINI)
-    assert run.metrics["poisoned"] == 400
-    assert run.metrics["asr"] >= 0.8
+# LC in miniature (15-epoch victim) does not form a backdoor: C-ACC 0.881, ASR 0.097, RA 0.866 (README,
+# "Measured"). It was a strict-xfail test until session 5; it left the suite to keep it within its time budget
+# (a 35 s victim to show a known failure). The tests here train one-epoch victims on the same cached artifacts.
 
 
 def test_second_run_reuses_surrogate_and_adversarial_images(backdoored_run, bdb_store):
-    run = backdoored_run("lc", settings=MINI)
+    run = backdoored_run("lc", settings=MINI, epochs=1)
     again = backdoored_run("lc", settings=MINI, seed=1, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("surrogate", False), ("lc-adversarial", False)]

@@ -19,11 +19,13 @@ def test_reference_defaults():
 
 
 def test_sentinet_catches_nearly_every_badnet_input(backdoored_run, defended_run):
+    # 25 carriers instead of the reference's 100 keep the test 4x shorter; measured in session 5 (one thread,
+    # victim 0.969 / 0.996): TPR 0.997, FPR 0.039, AUROC 0.9988 (100 carriers, earlier victim: 0.991 / 0.068 / 0.9945)
     run = backdoored_run("badnet")
-    d = defended_run("sentinet", run.run_id)
+    d = defended_run("sentinet", run.run_id, settings={"n_clean": 25})
     det = d.metrics["input_detection"]
-    assert det["tpr"] >= 0.95     # measured 0.991
-    assert det["fpr"] <= 0.1      # measured 0.068 (5.0% of the reserve)
-    assert det["auroc"] >= 0.98   # measured 0.9945
+    assert det["tpr"] >= 0.95
+    assert det["fpr"] <= 0.1
+    assert det["auroc"] >= 0.98
     assert d.metrics["info"]["calibration_rejected"] <= 0.05
     assert d.metrics["asr"] == run.metrics["asr"]  # detection only: the model is unchanged

@@ -28,8 +28,10 @@ def test_strip_reference_setting_misses_the_reference_badnet_trigger_in_miniatur
     # AUROC 0.738 (the ranking is still better than chance). Calibrated on the reserve alone (200 images; before, the
     # 40 validation images counted twice): TPR 0.057 at FPR 0.030, AUROC 0.738. A genuine miniature failure of the
     # reference setting; the additive superimposition of the authors' code (next test) still catches it.
+    # The suite runs the reference blend with n 16 (4x cheaper than n 64; session 5, one thread): TPR 0.067 at
+    # FPR 0.050, AUROC 0.708 (victim 0.969 / 0.996).
     run = backdoored_run("badnet")
-    d = defended_run("strip", run.run_id)
+    d = defended_run("strip", run.run_id, settings={"n": 16})
     det = d.metrics["input_detection"]
     assert det["tpr"] <= 0.2
     assert det["fpr"] <= 0.1
