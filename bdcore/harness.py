@@ -369,7 +369,7 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
     defense = cls(dcfg, ctx)
     if not isinstance(defense, Defense):
         raise BdbError(f"defense {cfg.defense!r} from {spec.package} is not a bdcore.defense.Defense")
-    grants_train = spec.stage in ("pre", "in", "detect-data") or bool(getattr(defense, "needs_train_set", False))
+    grants_train = spec.stage in ("pre", "in", "detect-data") or bool(defense.needs_train_set)
     inputs = DefenseInputs(
         model=copy.deepcopy(model), reserve=clean(reserve_idx), val=clean(val_idx), reserve_fit=clean(fit_idx),
         train=full_train if grants_train else None, recipe=acfg.train,
