@@ -2,7 +2,7 @@
 
     python benchmarks/table.py attacks lc lf ssba ...          # C-ACC ASR RA PSNR SSIM, prepare time, artifact size
     python benchmarks/table.py defenses --attacks badnet blended wanet -- ft nad anp ...
-    python benchmarks/table.py defenses --workers 2 -- ...     # the same through the local executor
+    python benchmarks/table.py defenses -- cd[steps=10] strip strip[mode=data]   # settings on top of the preset
 
 Every run uses the miniature recipe of the tests (quick preset: small-cnn, 15 epochs, lr 0.1,
 pratio 0.1, target 0, seed 0, the attack's default settings) and each defense's quick preset (the
@@ -50,6 +50,21 @@ def attacks(names: list[str], store) -> None:
               f"{size:.2f} | {meta.get('wall_seconds', wall):.0f} |", flush=True)
 
 
+def _method(name: str) -> tuple[str, dict]:
+    """'cd[steps=10,k=1]' -> ('cd', {'steps': 10, 'k': 1}); values are read as JSON where they parse."""
+    if "[" not in name:
+        return name, {}
+    ident, _, rest = name.partition("[")
+    settings = {}
+    for item in filter(None, rest.rstrip("]").split(",")):
+        key, _, raw = item.partition("=")
+        try:
+            settings[key.strip()] = json.loads(raw)
+        except ValueError:
+            settings[key.strip()] = raw.strip()
+    return ident, settings
+
+
 def defenses(names: list[str], attack_names: list[str], store) -> None:
     from bdcore.config import DefenseRunConfig
     from bdcore.harness import run_attack, run_defense
@@ -61,10 +76,11 @@ def defenses(names: list[str], attack_names: list[str], store) -> None:
         m = arun.metrics
         print(f"| (none) | {a} | {_pct(m['cacc'])} | {_pct(m['asr'])} | {_pct(m['ra'])} | | | | | |", flush=True)
         for d in names:
+            ident, settings = _method(d)
             t = time.perf_counter()
             try:
-                run = run_defense(DefenseRunConfig(defense=d, attack_run=arun.run_id, preset="quick"), store=store,
-                                  device="cpu")
+                run = run_defense(DefenseRunConfig(defense=ident, defense_config=settings, attack_run=arun.run_id,
+                                                   preset="quick"), store=store, device="cpu")
             except Exception as exc:  # a table row, not a crash
                 print(f"| {d} | {a} | failed: {str(exc).splitlines()[0][:80]} |||||||||", flush=True)
                 continue

@@ -32,7 +32,7 @@ def sign_image() -> torch.Tensor:
     return t
 
 
-def trigger_delta(shape: tuple[int, int, int], resize: str = "bilinear") -> torch.Tensor:
+def trigger_delta(shape: tuple[int, int, int], resize: str = "nearest") -> torch.Tensor:
     """The trigger at the data's size as an additive image (C, H, W) in [-1, 1].
 
     The white and black parts are resized as two uint8 images (Pillow bilinear, antialiased when

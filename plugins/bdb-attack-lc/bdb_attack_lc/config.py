@@ -15,9 +15,10 @@ class LCConfig(MethodConfig):
     steps: int = Field(100, ge=0, description="PGD steps (0: no adversarial perturbation, trigger only)")
     amplitude: float = Field(1.0, ge=0, le=1, description="trigger amplitude: +-amplitude*255 added at the "
                              "checkerboard's white/black pixels, then clipped (1: full amplitude, the reference)")
-    resize: Literal["bilinear", "nearest"] = Field(
-        "bilinear", description="how the 32x32 trigger image is scaled to other sizes: Pillow bilinear (the "
-        "protocol's trigger-image rule) or nearest neighbour (BackdoorBench's LC transform)")
+    resize: Literal["nearest", "bilinear"] = Field(
+        "nearest", description="how the 32x32 trigger is scaled to other sizes: nearest neighbour on the mask (the "
+        "reference's LC transform: full +-255 checkerboards) or Pillow bilinear on its white and black parts "
+        "(the protocol's rule for trigger images, faint at 28x28)")
     surrogate_model: str | None = Field(None, description="surrogate architecture (default: the victim's model)")
     surrogate_epochs: int = Field(100, ge=1, description="surrogate training epochs (default: the reference victim recipe)")
     surrogate_lr: float = Field(0.01, gt=0, description="surrogate peak learning rate (SGD, cosine, wd 5e-4, batch 128)")

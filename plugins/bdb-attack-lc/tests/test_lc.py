@@ -66,7 +66,7 @@ def test_full_amplitude_overwrites_with_white_and_black():
 
 
 def test_checkerboard_at_28x28_is_pillows_bilinear_of_the_white_and_black_parts():
-    d = trigger_delta((1, 28, 28))[0]
+    d = trigger_delta((1, 28, 28), "bilinear")[0]
     white = np.zeros((32, 32), np.uint8)
     black = np.zeros((32, 32), np.uint8)
     s = sign_image().numpy()
@@ -130,13 +130,21 @@ def test_training_poison_is_the_adversarial_image_and_test_trigger_only_stamps(m
     assert torch.equal(c.poison_x(x, idx[:8]), a.poison_x(x, idx[:8]))
 
 
-# LC in miniature (15-epoch victim) does not form a backdoor: C-ACC 0.881, ASR 0.097, RA 0.866 (README,
-# "Measured"). It was a strict-xfail test until session 5; it left the suite to keep it within its time budget
-# (a 35 s victim to show a known failure). The tests here train one-epoch victims on the same cached artifacts.
+def test_backdoor_in_miniature_with_the_references_trigger(backdoored_run):
+    # The reference's LC transform (nearest-neighbour mask, full +-255 checkerboards at 28x28) and the
+    # reference PGD against the 5-epoch surrogate; pratio 0.1 poisons every target-class image, so clean
+    # zeros lose their class as in the reference (its LC C-ACC on CIFAR-10 is 84.6 against BadNets' 91.3).
+    # Measured (session 6, seed 0, 1 thread): C-ACC 0.881, ASR 0.498, RA 0.462. The bilinear trigger
+    # (corner +113/255, faint on MNIST's black corners) gives ASR 0.097; without PGD (steps 0) ASR is 0.721,
+    # with eps 16 it is 0.076: PGD against a normally trained surrogate adds noise the victim learns as
+    # "zero" (the paper perturbs against an adversarially trained model). README, "Measured".
+    run = backdoored_run("lc", settings=MINI)
+    assert run.metrics["asr"] >= 0.4
+    assert run.metrics["cacc"] >= 0.85
 
 
 def test_second_run_reuses_surrogate_and_adversarial_images(backdoored_run, bdb_store):
-    run = backdoored_run("lc", settings=MINI, epochs=1)
+    run = backdoored_run("lc", settings=MINI)  # the miniature's run
     again = backdoored_run("lc", settings=MINI, seed=1, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("surrogate", False), ("lc-adversarial", False)]
