@@ -1,6 +1,7 @@
 """The method tables of the closing notes, in miniature: attacks, and defenses x attacks, on mnist5k.
 
     python benchmarks/table.py attacks lc lf ssba ...          # C-ACC ASR RA PSNR SSIM, prepare time, artifact size
+    python benchmarks/table.py attacks 'lc[surrogate_epochs=5,surrogate_lr=0.1]'   # settings on top of the defaults
     python benchmarks/table.py defenses --attacks badnet blended wanet -- ft nad anp ...
     python benchmarks/table.py defenses -- cd[steps=10] strip strip[mode=data]   # settings on top of the preset
 
@@ -19,11 +20,36 @@ import tempfile
 import time
 
 
-def _cfg(attack: str):
+def _method(name: str) -> tuple[str, dict]:
+    """'cd[steps=10,k=1]' -> ('cd', {'steps': 10, 'k': 1}); values are read as JSON where they parse."""
+    if "[" not in name:
+        return name, {}
+    ident, _, rest = name.partition("[")
+    items, depth, cur = [], 0, ""
+    for ch in rest[:-1] if rest.endswith("]") else rest:  # split on the commas outside brackets
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    settings = {}
+    for item in filter(None, items):
+        key, _, raw = item.partition("=")
+        try:
+            settings[key.strip()] = json.loads(raw)
+        except ValueError:
+            settings[key.strip()] = raw.strip()
+    return ident, settings
+
+
+def _cfg(name: str):
     from bdcore.config import AttackRunConfig, TrainRecipe
     from bdcore.presets import victim_recipe
 
-    return AttackRunConfig(attack=attack, attack_config={}, dataset="mnist5k", model="small-cnn", pratio=0.1,
+    attack, settings = _method(name)
+    return AttackRunConfig(attack=attack, attack_config=settings, dataset="mnist5k", model="small-cnn", pratio=0.1,
                            preset="quick", train=TrainRecipe.model_validate(victim_recipe("quick", "mnist5k")))
 
 
@@ -48,21 +74,6 @@ def attacks(names: list[str], store) -> None:
         print(f"| {a} | {_pct(m['cacc'])} | {_pct(m['asr'])} | {_pct(m['ra'])} | "
               f"{'' if psnr is None else f'{psnr:.1f}'} | {'' if ssim is None else f'{ssim:.3f}'} | {prep:.0f} | "
               f"{size:.2f} | {meta.get('wall_seconds', wall):.0f} |", flush=True)
-
-
-def _method(name: str) -> tuple[str, dict]:
-    """'cd[steps=10,k=1]' -> ('cd', {'steps': 10, 'k': 1}); values are read as JSON where they parse."""
-    if "[" not in name:
-        return name, {}
-    ident, _, rest = name.partition("[")
-    settings = {}
-    for item in filter(None, rest.rstrip("]").split(",")):
-        key, _, raw = item.partition("=")
-        try:
-            settings[key.strip()] = json.loads(raw)
-        except ValueError:
-            settings[key.strip()] = raw.strip()
-    return ident, settings
 
 
 def defenses(names: list[str], attack_names: list[str], store) -> None:
