@@ -68,8 +68,8 @@ def attacks(names: list[str], store) -> None:
         wall = time.perf_counter() - t
         m, meta = run.metrics, run.meta
         prep = sum(u.get("seconds", 0.0) for u in meta.get("artifacts", []))
-        size = sum((store.artifacts_dir / u["file"]).stat().st_size for u in meta.get("artifacts", [])
-                   if (store.artifacts_dir / u["file"]).is_file()) / 2**20
+        files = [next(store.artifacts_dir.rglob(u["file"]), None) for u in meta.get("artifacts", [])]
+        size = sum(f.stat().st_size for f in files if f is not None) / 2**20
         psnr, ssim = m.get("psnr"), m.get("ssim")
         print(f"| {a} | {_pct(m['cacc'])} | {_pct(m['asr'])} | {_pct(m['ra'])} | "
               f"{'' if psnr is None else f'{psnr:.1f}'} | {'' if ssim is None else f'{ssim:.3f}'} | {prep:.0f} | "
