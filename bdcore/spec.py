@@ -84,6 +84,9 @@ class MethodSpec(_Spec):
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Settings per recipe preset (bdcore.presets), e.g. {"quick": {"epochs": 20}}; the config's
     defaults are the reference (the paper column), so `reference` needs no entry."""
+    caveat: str = ""
+    """A known limit of the implementation, in one line, shown by `bdb list` and `bdb info` (e.g. a
+    method that is faithful to its paper but not shown to work in the miniature tests); empty: none."""
 
     def check(self) -> None:
         super().check()

@@ -110,7 +110,7 @@ def list_cmd(
     reg = _registry()
     rows = [
         {"name": s.name, "package": s.package, "version": s.version, "kind": s.category,
-         "summary": s.summary, "paper": getattr(s, "paper", "")}
+         "summary": s.summary, "paper": getattr(s, "paper", ""), "caveat": getattr(s, "caveat", "")}
         for s in reg.all(kind)
     ]
     if as_json:
@@ -122,6 +122,9 @@ def list_cmd(
     for r in rows:
         t.add_row(*_cells(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"]))
     out.print(t)
+    caveats = [r["name"] for r in rows if r["caveat"]]
+    if caveats:
+        out.print(f"with a known limit (see 'bdb info NAME'): {', '.join(caveats)}", markup=False)
     for (k, n), pkgs in reg.conflicts.items():
         if k == kind:
             err.print(f"conflict: {k} {n!r} is registered by {' and '.join(pkgs)}; it cannot be used until one is "
@@ -210,6 +213,7 @@ def info_cmd(
         from bdcore.presets import PRESETS, describe
 
         doc["paper"] = spec.paper
+        doc["caveat"] = spec.caveat
         model = spec.config_model()
         doc["settings"] = schema_rows(model)
         doc["presets"] = {p: dict((spec.presets or {}).get(p, {})) for p in PRESETS}
@@ -246,6 +250,8 @@ def info_cmd(
     if kind in ("attack", "defense", "analysis"):
         if kind != "analysis":
             out.print(f"paper: {spec.paper}", markup=False)
+            if spec.caveat:
+                out.print(f"known limit: {spec.caveat}", markup=False, style="yellow")
         if doc["settings"]:
             t = Table(title="settings (--set key=value)")
             for col in ("setting", "type", "default", "description"):

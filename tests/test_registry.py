@@ -104,3 +104,15 @@ def test_a_broken_installed_plugin_does_not_break_the_cli(tmp_path):
     assert broken and "broken on purpose" in broken[0]["error"]
     doctor = _run(["doctor"], env)
     assert doctor.returncode == 1 and "bdb-broken-demo" in doctor.stderr
+
+
+def test_known_limits_are_shown_by_list_and_info():
+    # a method that is faithful to its paper but not shown to work in miniature says so where it is listed
+    listed = _run(["list", "defenses", "--json"])
+    caveats = {r["name"]: r["caveat"] for r in json.loads(listed.stdout)}
+    assert caveats["dbd"] and caveats["teco"] and not caveats["ft"]
+    table = _run(["list", "defenses"])
+    assert "with a known limit (see 'bdb info NAME'):" in table.stdout and "dbd" in table.stdout.split("known limit")[1]
+    info = _run(["info", "htba"])
+    assert info.returncode == 0 and "known limit: no backdoor forms" in " ".join(info.stdout.split())
+    assert json.loads(_run(["info", "badnet", "--json"]).stdout)["caveat"] == ""
