@@ -94,6 +94,8 @@ class MethodSpec(_Spec):
             raise BdbError(f"{self.kind_label} {self.name!r} names no paper")
         if self.config is None:
             raise BdbError(f"{self.kind_label} {self.name!r} declares no config model")
+        if not isinstance(self.caveat, str) or "\n" in self.caveat:
+            raise BdbError(f"{self.kind_label} {self.name!r}: caveat must be one line of text")
 
     def config_model(self) -> Any:
         try:

@@ -116,3 +116,12 @@ def test_known_limits_are_shown_by_list_and_info():
     info = _run(["info", "htba"])
     assert info.returncode == 0 and "known limit: no backdoor forms" in " ".join(info.stdout.split())
     assert json.loads(_run(["info", "badnet", "--json"]).stdout)["caveat"] == ""
+
+
+def test_a_caveat_is_one_line():
+    from bdcore.spec import DefenseSpec
+
+    spec = DefenseSpec(name="x", summary="s", paper="p", stage="post", config="m:C", factory="m:F",
+                       caveat="first\nsecond")
+    with pytest.raises(BdbError, match="caveat must be one line"):
+        spec.check()
