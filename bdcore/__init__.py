@@ -57,6 +57,8 @@ _PUBLIC: dict[str, str] = {
     "lr_at": "bdcore.trainer",
     "TrainHook": "bdcore.trainer",
     "SAM": "bdcore.sharpness",
+    "pgd_linf": "bdcore.adversarial",
+    "AdversarialTraining": "bdcore.adversarial",
     "sam_perturbation": "bdcore.sharpness",
     "StepInfo": "bdcore.trainer",
     "augment": "bdcore.augmentation",
@@ -172,6 +174,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                                 classifier, collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,
                                 last_feature_map, named_layers, penultimate, prune_bn_below, zero_bn_scale,
                                 zero_channels)
+    from bdcore.adversarial import AdversarialTraining, pgd_linf
     from bdcore.poison import TrainSet
     from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
     from bdcore.sampling import mix_int, sample_uniforms

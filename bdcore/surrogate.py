@@ -23,11 +23,14 @@ def data_fingerprint(data: "ImageDataset") -> str:
 
 
 def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | None = None,
-                    recipe: TrainRecipe | dict[str, Any] | None = None, seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
+                    recipe: TrainRecipe | dict[str, Any] | None = None, seed: int = 0,
+                    adversarial: dict[str, float] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A clean model trained on the attacker's (clean) training data, in eval mode on ctx.device.
 
     model: a registered model name (default: the victim's, ctx.model); recipe: how to train it
-    (default: TrainRecipe's defaults, the reference victim recipe); seed: its init and data order.
+    (default: TrainRecipe's defaults, the reference victim recipe); seed: its init and data order;
+    adversarial: {"eps", "step_size", "steps"} (eps and step in [0, 1] units) trains it robust, by
+    PGD adversarial training (`bdcore.adversarial.AdversarialTraining`); None: standard training.
     The weights are cached in ctx.artifacts under a key of the dataset (name, fingerprint), model,
     recipe and seed, so every attack and setting that asks for the same surrogate reuses it.
     Returns the model and that key (for keying what an attack derives from it).
@@ -40,6 +43,8 @@ def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | 
     rec = recipe if isinstance(recipe, TrainRecipe) else TrainRecipe(**(recipe or {}))
     key = {"dataset": data.name, "fingerprint": data_fingerprint(data), "shape": list(data.shape),
            "model": name, "recipe": rec.model_dump(mode="json"), "seed": seed}
+    if adversarial:  # only then, so that every standard surrogate keeps its key
+        key["adversarial"] = {k: adversarial[k] for k in ("eps", "step_size", "steps")}
 
     def fresh() -> nn.Module:
         with torch.random.fork_rng(devices=[]):
@@ -49,8 +54,13 @@ def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | 
     def build() -> dict[str, torch.Tensor]:
         net = fresh()
         report = ctx.progress
+        hooks = []
+        if adversarial:
+            from bdcore.adversarial import AdversarialTraining
+
+            hooks.append(AdversarialTraining(**key["adversarial"]))
         train(net, TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=ctx.device), rec, seed=seed,
-              progress=None if report is None else lambda done, total, _loss: report("surrogate", done, total))
+              hooks=hooks, progress=None if report is None else lambda done, total, _loss: report("surrogate", done, total))
         return net.state_dict()
 
     net = fresh()

@@ -14,6 +14,6 @@ def bdb_register_attacks() -> list[AttackSpec]:
             kind="DP clean-label",
             config="bdb_attack_lc.config:LCConfig",
             factory="bdb_attack_lc.attack:LabelConsistent",
-            test_settings={"surrogate_epochs": 1, "surrogate_lr": 0.1, "steps": 3},
+            test_settings={"surrogate_epochs": 1, "surrogate_lr": 0.1, "surrogate_adv_steps": 1, "steps": 3},
         )
     ]

@@ -1,17 +1,15 @@
 """Label-Consistent backdoor: adversarially perturbed target-class images carry a corner trigger.
 
 Turner et al. make the poisoned target-class images hard to classify from their content (a PGD
-perturbation against a clean model), so the network leans on the trigger to label them; the
-labels stay correct. The test-time trigger is the checkerboard alone.
+perturbation against an adversarially trained, robust, surrogate, whose perturbations change what
+the image shows), so the network leans on the trigger to label them; the labels stay correct. The test-time trigger is the checkerboard alone.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from bdcore import Attack, AttackContext, ImageDataset, quantize, resize_uint8, train_surrogate
+from bdcore import Attack, AttackContext, ImageDataset, pgd_linf, quantize, resize_uint8, train_surrogate
 
 from bdb_attack_lc.config import LCConfig
 
@@ -56,19 +54,6 @@ def stamp(x: torch.Tensor, delta: torch.Tensor, amplitude: float = 1.0) -> torch
     return (x + amplitude * delta.to(device=x.device, dtype=x.dtype)).clamp(0.0, 1.0)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_size: float, steps: int) -> torch.Tensor:
-    """Untargeted L-inf PGD (no random start): raise model's cross-entropy on (x, y) within eps of x."""
-    x = x.detach()
-    adv = x.clone()
-    for _ in range(steps):
-        adv.requires_grad_(True)
-        loss = F.cross_entropy(model(adv), y)
-        (grad,) = torch.autograd.grad(loss, adv)
-        adv = adv.detach() + step_size * grad.sign()
-        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0.0, 1.0)
-    return adv.detach()
-
-
 def to_levels(x: torch.Tensor) -> torch.Tensor:
     """Float images in [0, 1] to uint8, truncating as the reference stores images."""
     return (quantize(x, "truncate") * 255.0).round().to(torch.uint8)
@@ -98,8 +83,10 @@ class LabelConsistent(Attack):
         if cfg.steps == 0 or cfg.eps == 0:
             self._set(idx, data.x_train[idx])
             return
+        robust = {"eps": cfg.surrogate_adv_eps / 255, "step_size": cfg.surrogate_adv_step_size / 255,
+                  "steps": cfg.surrogate_adv_steps} if cfg.surrogate_adv_eps > 0 else None
         model, skey = train_surrogate(ctx, data, model=cfg.surrogate_model, recipe=self.surrogate_recipe(),
-                                      seed=cfg.surrogate_seed)
+                                      seed=cfg.surrogate_seed, adversarial=robust)
         key = {"surrogate": skey, "target": ctx.target, "eps": cfg.eps, "step_size": cfg.step_size, "steps": cfg.steps}
 
         def build() -> dict[str, torch.Tensor]:
@@ -108,7 +95,7 @@ class LabelConsistent(Attack):
                 b = idx[s:s + 256]
                 x = data.x_train[b].to(ctx.device).float() / 255.0
                 y = data.y_train[b].to(ctx.device)
-                out.append(to_levels(pgd(model, x, y, cfg.eps / 255, cfg.step_size / 255, cfg.steps)).cpu())
+                out.append(to_levels(pgd_linf(model, x, y, cfg.eps / 255, cfg.step_size / 255, cfg.steps)).cpu())
             return {"index": idx, "adv": torch.cat(out) if out else data.x_train[:0]}
 
         t = ctx.artifacts.get_or_build("lc-adversarial", key, build)

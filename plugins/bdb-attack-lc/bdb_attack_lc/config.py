@@ -23,3 +23,9 @@ class LCConfig(MethodConfig):
     surrogate_epochs: int = Field(100, ge=1, description="surrogate training epochs (default: the reference victim recipe)")
     surrogate_lr: float = Field(0.01, gt=0, description="surrogate peak learning rate (SGD, cosine, wd 5e-4, batch 128)")
     surrogate_seed: int = Field(0, description="seed of the surrogate's init and data order (shared across runs)")
+    surrogate_adv_eps: float = Field(8.0, ge=0, le=255, description="the surrogate is adversarially trained (PGD, "
+                                     "Madry et al.) within this L-inf radius (of 255), as the paper's; 0: standard "
+                                     "training")
+    surrogate_adv_step_size: float = Field(2.0, gt=0, le=255, description="step of the surrogate's training PGD "
+                                           "(of 255)")
+    surrogate_adv_steps: int = Field(7, ge=1, description="steps of the surrogate's training PGD (random start)")
