@@ -22,7 +22,7 @@ REFERENCE_ALL_CORNERS = {
 
 # the miniature: a 5-epoch standard surrogate (quick recipe lr 0.1; the one lc, lf, trojannn, narcissus and htba
 # tests share) and the reference PGD (8/255, 1.5/255, 100 steps). The paper's robust surrogate (PGD-7 adversarial
-# training at 8/255, the default) costs 8x and gives the same miniature (C-ACC 0.878, ASR 0.483; README).
+# training at 8/255, the default) costs about 6x and gives the same miniature (C-ACC 0.878, ASR 0.483; README).
 MINI = {"surrogate_epochs": 5, "surrogate_lr": 0.1, "surrogate_adv_eps": 0}
 
 
