@@ -250,6 +250,11 @@ class RunStore:
     def _read(self, run_id: str) -> Run:
         path = self.path(run_id)
         out = {}
+        moved = BdbError(f"run {run_id} was replaced while being read")  # `load` then rereads it under the lock
+        try:
+            inode = path.stat().st_ino
+        except OSError:
+            raise moved from None
         for name in ("config.json", "meta.json", "metrics.json"):
             f = path / name
             if not f.is_file():  # missing, or a FIFO/device/directory that must not be opened
@@ -259,8 +264,15 @@ class RunStore:
                 out[name] = json.loads(f.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise BdbError(f"run {run_id} is corrupt: {name} is not valid JSON; rerun it with --force") from None
+            except OSError:  # a concurrent writer swapped the directory away between the check and the read
+                raise moved from None
             if not isinstance(out[name], dict):
                 raise BdbError(f"run {run_id} is corrupt: {name} is not a JSON object; rerun it with --force")
+        try:
+            if path.stat().st_ino != inode:  # files from two versions of the run: read it again
+                raise moved
+        except OSError:
+            raise moved from None
         return Run(run_id, path, out["config.json"], out["meta.json"], out["metrics.json"])
 
     def load_tensors(self, run: Run, name: str) -> dict:

@@ -49,6 +49,41 @@ def test_rewriting_a_run_replaces_it(tmp_path):
     assert store.load("a-1").metrics["cacc"] == 0.5 and len(store.rows()) == 1
 
 
+def test_a_run_replaced_while_being_read_is_read_again(tmp_path, monkeypatch):
+    # a --force writer swaps the run directory away (under the run's lock) between a reader's check of a
+    # file and its read: the race test_faults' concurrent writers hit once (a raw FileNotFoundError). The
+    # reader must wait for the swap and read the new run.
+    import os
+    import shutil
+    import threading
+    import time
+    from pathlib import Path
+
+    store = RunStore(tmp_path)
+    _write(store, "a-1", {"cacc": 0.1, "asr": 0.2, "ra": 0.3})
+    _write(store, "a-2", {"cacc": 0.5, "asr": 0.6, "ra": 0.7})  # the replacement's files
+    final, mid_swap = store.path("a-1"), threading.Event()
+
+    def writer():
+        with store.lock("a-1"):
+            os.replace(final, tmp_path / "old")
+            mid_swap.set()
+            time.sleep(0.3)
+            shutil.copytree(store.path("a-2"), final)
+
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self.name == "meta.json" and not mid_swap.is_set():
+            threading.Thread(target=writer).start()
+            mid_swap.wait(5)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    run = store.load("a-1")
+    assert mid_swap.is_set() and run.metrics["cacc"] == 0.5
+
+
 def test_corrupt_weights_are_one_line_errors(tmp_path):
     store = RunStore(tmp_path)
     _write(store, "a-1")
