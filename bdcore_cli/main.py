@@ -102,8 +102,9 @@ def _print_json(obj: Any) -> None:
 def list_cmd(
     what: str = typer.Argument(..., help="attacks, defenses, datasets or models"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
+    long: bool = typer.Option(False, "--long", "-l", help="every column (package, version, paper), wrapped"),
 ) -> None:
-    """List installed attacks, defenses, datasets or models."""
+    """List installed attacks, defenses, datasets or models (one line each; --long for everything)."""
     kind = KINDS.get(what) or (what if what in KINDS.values() else None)
     if kind is None:
         raise BdbError(f"cannot list {what!r}: choose attacks, defenses, datasets or models")
@@ -117,14 +118,31 @@ def list_cmd(
         _print_json(rows)
         return
     t = Table(title=f"{len(rows)} {what}" + ("" if rows else " (none installed)"))
-    for col in ("name", "package", "version", "stage" if kind == "defense" else "kind", "summary", "paper"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(*_cells(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"]))
+    kind_col = "stage" if kind == "defense" else "kind"
+    if long:
+        for col in ("name", "package", "version", kind_col, "summary", "paper"):
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            t.add_row(*_cells(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"]))
+    else:  # one line per method, whatever the terminal's width: the summary is cut to fit
+        names = [r["name"] + (" *" if r["caveat"] else "") for r in rows]
+        show_kind = any(r["kind"] for r in rows)
+        name_w = max([4, *map(len, names)])
+        kind_w = max([len(kind_col), *(len(r["kind"]) for r in rows)]) if show_kind else 0
+        t.add_column("name", no_wrap=True, min_width=name_w)
+        if show_kind:
+            t.add_column(kind_col, no_wrap=True, min_width=kind_w)
+        # borders and padding: 3 per column plus 1
+        t.add_column("summary", no_wrap=True, overflow="ellipsis",
+                     max_width=max(10, out.width - name_w - kind_w - (10 if show_kind else 7)))
+        for name, r in zip(names, rows):
+            t.add_row(*_cells(name, *([r["kind"]] if show_kind else []), r["summary"]))
     out.print(t)
+    if rows and not long:
+        out.print("--long: package, version and paper; 'bdb info NAME': everything about one", markup=False)
     caveats = [r["name"] for r in rows if r["caveat"]]
     if caveats:
-        out.print(f"with a known limit (see 'bdb info NAME'): {', '.join(caveats)}", markup=False)
+        out.print(f"* with a known limit (see 'bdb info NAME'): {', '.join(caveats)}", markup=False)
     for (k, n), pkgs in reg.conflicts.items():
         if k == kind:
             err.print(f"conflict: {k} {n!r} is registered by {' and '.join(pkgs)}; it cannot be used until one is "

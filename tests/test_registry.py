@@ -125,3 +125,15 @@ def test_a_caveat_is_one_line():
                        caveat="first\nsecond")
     with pytest.raises(BdbError, match="caveat must be one line"):
         spec.check()
+
+
+def test_list_is_one_line_per_method_at_the_terminals_width():
+    listed = _run(["list", "attacks"], {"COLUMNS": "80"})
+    lines = listed.stdout.splitlines()
+    assert listed.returncode == 0 and max(map(len, lines)) <= 80
+    names = [r["name"] for r in json.loads(_run(["list", "attacks", "--json"]).stdout)]
+    rows = [ln for ln in lines if ln.startswith("│")]
+    assert len(rows) == len(names) and all(n in row for n, row in zip(names, rows))
+    assert "htba *" in listed.stdout  # the known-limit marker
+    long = _run(["list", "attacks", "--long"], {"COLUMNS": "200"})
+    assert "Gu et al.," in long.stdout and "Gu et al.," not in listed.stdout  # the paper column
