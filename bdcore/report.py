@@ -325,6 +325,15 @@ def results_section(table: ResultsTable) -> str:
             + f'<p class="caption">{_e(table.caption(k for k, _ in cols))}</p>')
 
 
+def known_limits(names: set[str]) -> dict[str, str]:
+    """The one-line caveats (`MethodSpec.caveat`) of the installed attacks and defenses among `names`."""
+    from bdcore.registry import registry
+
+    reg = registry()
+    return {s.name: s.caveat for kind in ("attack", "defense") for s in reg.all(kind)
+            if s.name in names and getattr(s, "caveat", "")}
+
+
 # the report -----------------------------------------------------------------------------------
 def build_report(store: RunStore, filters: Filters | None = None, title: str | None = None,
                  device: str = "cpu", group: bool | None = None) -> str:
@@ -342,6 +351,12 @@ def build_report(store: RunStore, filters: Filters | None = None, title: str | N
                f"seeds: {_e(', '.join(map(str, seeds)) or '-')}. Written {_e(time.strftime('%Y-%m-%d %H:%M'))}.</p>"
                + (f'<p class="caption">{_e(table.caption(()))}</p>' if recs else "")
                + "<nav>" + " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS[1:]) + "</nav>")
+    limits = known_limits(set(attacks) | set(defenses))
+    if limits:
+        summary += ('<div class="limits"><p><b>Methods here with a known limit</b> (their tests do not show them '
+                    "working in miniature; read their numbers with that in mind):</p><ul>"
+                    + "".join(f"<li><code>{_e(n)}</code>: {_e(c)}</li>" for n, c in sorted(limits.items()))
+                    + "</ul></div>")
     if not recs:
         sections = [_section("summary", "Summary", summary + _note("No runs match: nothing to plot."))]
         sections += [_section(s, s, _note("No runs.")) for s in SECTIONS[1:]]

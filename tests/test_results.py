@@ -276,6 +276,21 @@ def test_report_of_known_runs_has_every_section_and_degrades(known_store, tmp_pa
     assert not any(s in ("ratio", "models", "detection") for s, _ in q.images)
 
 
+def test_report_names_the_known_limits_of_its_methods(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    rid, cfg = _attack(store, "badnet", 0, 0.97, 0.99)
+    _defense(store, "ft", rid, cfg, 0, 0.95, 0.5, 0.7)
+    _defense(store, "dbd", rid, cfg, 0, 0.57, 0.46, 0.56)
+    out = tmp_path / "r.html"
+    assert bdb(store, "report", "--out", str(out)).exit_code == 0
+    summary = " ".join(_parse(out.read_text()).text["summary"].split())
+    assert "known limit" in summary and "dbd: fails in the mnist5k miniature" in summary
+    assert "ft:" not in summary and "badnet:" not in summary
+    only = tmp_path / "b.html"
+    assert bdb(store, "report", "--defense", "ft", "--out", str(only)).exit_code == 0
+    assert "known limit" not in _parse(only.read_text()).text["summary"]
+
+
 @pytest.mark.parametrize("args,fragments", [
     (["--out", "r.png"], ["--out must end in .html"]),
     (["--out", "/nonexistent-dir/r.html"], ["does not exist"]),
