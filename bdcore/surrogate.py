@@ -59,8 +59,9 @@ def train_surrogate(ctx: "AttackContext", data: "ImageDataset", *, model: str | 
             from bdcore.adversarial import AdversarialTraining
 
             hooks.append(AdversarialTraining(**key["adversarial"]))
+        progress = None if report is None else lambda done, total, _loss: report("surrogate", done, total)
         train(net, TrainSet(data.x_train, data.y_train, hflip=data.hflip, device=ctx.device), rec, seed=seed,
-              hooks=hooks, progress=None if report is None else lambda done, total, _loss: report("surrogate", done, total))
+              hooks=hooks, progress=progress)
         return net.state_dict()
 
     net = fresh()

@@ -2,7 +2,8 @@
 
 Turner et al. make the poisoned target-class images hard to classify from their content (a PGD
 perturbation against an adversarially trained, robust, surrogate, whose perturbations change what
-the image shows), so the network leans on the trigger to label them; the labels stay correct. The test-time trigger is the checkerboard alone.
+the image shows), so the network leans on the trigger to label them; the labels stay correct.
+The test-time trigger is the checkerboard alone.
 """
 
 from __future__ import annotations
