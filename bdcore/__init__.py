@@ -46,6 +46,10 @@ _PUBLIC: dict[str, str] = {
     "Sample": "bdcore.analysis",
     "as_picture": "bdcore.analysis",
     "sample_losses": "bdcore.defense",
+    "LGA": "bdcore.isolation",
+    "lga_loss": "bdcore.isolation",
+    "lga_isolate": "bdcore.isolation",
+    "lowest_share": "bdcore.isolation",
     "threshold_at_frr": "bdcore.defense",
     # data
     "ImageDataset": "bdcore.data",
@@ -175,6 +179,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                                 last_feature_map, named_layers, penultimate, prune_bn_below, zero_bn_scale,
                                 zero_channels)
     from bdcore.adversarial import AdversarialTraining, pgd_linf
+    from bdcore.isolation import LGA, lga_isolate, lga_loss, lowest_share
     from bdcore.poison import TrainSet
     from bdcore.reverse import anomaly_index, flag_outliers, frozen, median, reverse_engineer, stamp, worst_case_trigger
     from bdcore.sampling import mix_int, sample_uniforms

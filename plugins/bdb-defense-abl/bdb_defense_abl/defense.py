@@ -15,32 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import Defense, DefenseInputs, DefenseOutput, TrainHook, accuracy_on, fine_tune, sample_losses
+from bdcore import Defense, DefenseInputs, DefenseOutput, TrainHook, accuracy_on, fine_tune, lga_isolate
 
 from bdb_defense_abl.config import ABLConfig
-
-
-def lga_loss(loss: torch.Tensor, gamma: float) -> torch.Tensor:
-    """The LGA objective sign(L - gamma) * L: descent above gamma, ascent below it."""
-    return torch.sign(loss - gamma) * loss
-
-
-def lowest(values: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Bool mask of the max(1, round(ratio * n)) smallest values (ties broken by index)."""
-    k = max(1, int(round(ratio * len(values))))
-    mask = torch.zeros(len(values), dtype=torch.bool)
-    mask[torch.sort(values, stable=True).indices[:k]] = True
-    return mask
-
-
-class LGA(TrainHook):
-    """Replace the batch cross-entropy L by sign(L - gamma) * L."""
-
-    def __init__(self, gamma: float) -> None:
-        self.gamma = gamma
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step) -> torch.Tensor:
-        return lga_loss(F.cross_entropy(model(x), y), self.gamma)
 
 
 class Ascent(TrainHook):
@@ -60,10 +37,8 @@ class ABL(Defense):
         lr = c.lr or inputs.recipe.lr
         torch.manual_seed(seed)
         model = inputs.new_model()
-        fine_tune(model, train, inputs.recipe, seed, hooks=[LGA(c.gamma)], epochs=c.isolation_epochs, lr=lr,
-                  schedule="constant")
-        losses = sample_losses(model, train, c.batch_size)
-        isolated = lowest(losses, c.isolation_ratio)
+        isolated, losses = lga_isolate(model, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
+                                       ratio=c.isolation_ratio, lr=lr, batch_size=c.batch_size)
         info = {"isolated": int(isolated.sum()), "isolation_loss_max": float(losses[isolated].max()),
                 "median_loss": float(losses.median()), "val_acc_isolation": accuracy_on(model, inputs.val)}
         if c.finetune_epochs:

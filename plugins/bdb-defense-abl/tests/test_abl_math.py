@@ -1,9 +1,13 @@
-"""ABL's pieces on hand numbers: the LGA loss, the isolation of the lowest losses, the hooks."""
+"""ABL's pieces on hand numbers: the LGA loss, the isolation of the lowest losses, the hooks (LGA and the
+isolation live in the core, bdcore.isolation, shared with NAB; the unlearning hook is ABL's)."""
 
 import torch
 from torch import nn
 
-from bdb_defense_abl.defense import LGA, Ascent, lga_loss, lowest
+from bdcore import LGA, lga_loss
+from bdcore import lowest_share as lowest
+
+from bdb_defense_abl.defense import Ascent
 
 
 def test_lga_descends_above_gamma_and_ascends_below():

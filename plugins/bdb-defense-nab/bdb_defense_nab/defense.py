@@ -12,28 +12,11 @@ clean ones. The returned model does the stamping itself (`Stamped`).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from bdcore import (Defense, DefenseInputs, DefenseOutput, TrainHook, TrainSet, accuracy_on, fine_tune, predict,
-                    sample_losses)
+from bdcore import Defense, DefenseInputs, DefenseOutput, TrainSet, accuracy_on, fine_tune, lga_isolate, predict
 
 from bdb_defense_nab.config import NABConfig
-
-
-def lga_loss(loss: torch.Tensor, gamma: float) -> torch.Tensor:
-    """ABL's LGA objective sign(L - gamma) * L."""
-    return torch.sign(loss - gamma) * loss
-
-
-class LGA(TrainHook):
-    """Replace the batch cross-entropy L by sign(L - gamma) * L."""
-
-    def __init__(self, gamma: float) -> None:
-        self.gamma = gamma
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step) -> torch.Tensor:
-        return lga_loss(F.cross_entropy(model(x), y), self.gamma)
 
 
 def defensive_mask(shape: tuple[int, int, int], patch: int) -> torch.Tensor:
@@ -76,12 +59,9 @@ class NAB(Defense):
         c, seed, train = self.config, self.ctx.seed, inputs.train
         torch.manual_seed(seed)
         probe = inputs.new_model()
-        fine_tune(probe, train, inputs.recipe, seed, hooks=[LGA(c.gamma)], epochs=c.isolation_epochs,
-                  schedule="constant")
-        losses = sample_losses(probe, train, c.batch_size)
-        k = max(1, int(round(c.isolation_ratio * len(train))))
-        detected = torch.zeros(len(train), dtype=torch.bool)
-        detected[torch.sort(losses, stable=True).indices[:k]] = True
+        detected, losses = lga_isolate(probe, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
+                                       ratio=c.isolation_ratio, batch_size=c.batch_size)
+        k = int(detected.sum())
 
         # stand-in for the paper's self-supervised labeller: a model trained on the clean reserve only
         labeller = inputs.new_model()

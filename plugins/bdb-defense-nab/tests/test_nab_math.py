@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 
-from bdcore import TrainSet
+from bdcore import TrainSet, lga_loss
 
-from bdb_defense_nab.defense import Stamped, defensive_mask, lga_loss, relabelled
+from bdb_defense_nab.defense import Stamped, defensive_mask, relabelled
 
 
 def test_lga_is_abl_s_objective():
