@@ -331,7 +331,7 @@ def known_limits(names: set[str]) -> dict[str, str]:
 
     reg = registry()
     return {s.name: s.caveat for kind in ("attack", "defense") for s in reg.all(kind)
-            if s.name in names and getattr(s, "caveat", "")}
+            if s.name in names and s.caveat}
 
 
 # the report -----------------------------------------------------------------------------------

@@ -126,17 +126,14 @@ def list_cmd(
             t.add_row(*_cells(r["name"], r["package"], r["version"], r["kind"], r["summary"], r["paper"]))
     else:  # one line per method, whatever the terminal's width: the summary is cut to fit
         names = [r["name"] + (" *" if r["caveat"] else "") for r in rows]
-        show_kind = any(r["kind"] for r in rows)
         name_w = max([4, *map(len, names)])
-        kind_w = max([len(kind_col), *(len(r["kind"]) for r in rows)]) if show_kind else 0
+        kind_w = max([len(kind_col), *(len(r["kind"]) for r in rows)])
         t.add_column("name", no_wrap=True, min_width=name_w)
-        if show_kind:
-            t.add_column(kind_col, no_wrap=True, min_width=kind_w)
-        # borders and padding: 3 per column plus 1
-        t.add_column("summary", no_wrap=True, overflow="ellipsis",
-                     max_width=max(10, out.width - name_w - kind_w - (10 if show_kind else 7)))
+        t.add_column(kind_col, no_wrap=True, min_width=kind_w)
+        # three columns: borders and padding take 10 characters
+        t.add_column("summary", no_wrap=True, overflow="ellipsis", max_width=max(10, out.width - name_w - kind_w - 10))
         for name, r in zip(names, rows):
-            t.add_row(*_cells(name, *([r["kind"]] if show_kind else []), r["summary"]))
+            t.add_row(*_cells(name, r["kind"], r["summary"]))
     out.print(t)
     if rows and not long:
         out.print("--long: package, version and paper; 'bdb info NAME': everything about one", markup=False)

@@ -21,12 +21,14 @@ import time
 
 
 def _method(name: str) -> tuple[str, dict]:
-    """'cd[steps=10,k=1]' -> ('cd', {'steps': 10, 'k': 1}); values are read as JSON where they parse."""
+    """'cd[steps=10,k=1]' -> ('cd', {'steps': 10, 'k': 1}): the items are `--set` items (bdcore.config.parse_set)."""
+    from bdcore.config import parse_set
+
     if "[" not in name:
         return name, {}
     ident, _, rest = name.partition("[")
     items, depth, cur = [], 0, ""
-    for ch in rest[:-1] if rest.endswith("]") else rest:  # split on the commas outside brackets
+    for ch in rest[:-1] if rest.endswith("]") else rest:  # split on the commas outside brackets (lists)
         depth += (ch == "[") - (ch == "]")
         if ch == "," and depth == 0:
             items.append(cur)
@@ -34,14 +36,7 @@ def _method(name: str) -> tuple[str, dict]:
         else:
             cur += ch
     items.append(cur)
-    settings = {}
-    for item in filter(None, items):
-        key, _, raw = item.partition("=")
-        try:
-            settings[key.strip()] = json.loads(raw)
-        except ValueError:
-            settings[key.strip()] = raw.strip()
-    return ident, settings
+    return ident, parse_set([i for i in items if i])
 
 
 def _cfg(name: str):
