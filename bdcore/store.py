@@ -276,6 +276,16 @@ class RunStore:
         return Run(run_id, path, out["config.json"], out["meta.json"], out["metrics.json"])
 
     def load_tensors(self, run: Run, name: str) -> dict:
+        """A tensor file of a loaded run; one that a --force writer is swapping in is waited for (its lock)."""
+        try:
+            return self._load_tensors(run, name)
+        except BdbError:
+            if run.file(name).exists():  # there but unreadable: corrupt, not a swap in progress
+                raise
+        with self.lock(run.run_id):
+            return self._load_tensors(run, name)
+
+    def _load_tensors(self, run: Run, name: str) -> dict:
         from safetensors.torch import load_file
 
         path = run.file(name)

@@ -84,6 +84,39 @@ def test_a_run_replaced_while_being_read_is_read_again(tmp_path, monkeypatch):
     assert mid_swap.is_set() and run.metrics["cacc"] == 0.5
 
 
+def test_weights_read_during_a_swap_wait_for_it(tmp_path):
+    # a reader that loaded the run before a --force writer swapped the directory away reads the
+    # replacement's weights once the swap is done, not a "missing; rerun it" error
+    import os
+    import shutil
+    import threading
+    import time
+
+    store = RunStore(tmp_path)
+    _write(store, "a-1")
+    run = store.load("a-1")
+    with store.write("a-2") as w:
+        w.json("config.json", {})
+        w.json("meta.json", {})
+        w.json("metrics.json", {})
+        w.tensors("model.safetensors", {"w": torch.ones(4)})
+    mid_swap = threading.Event()
+
+    def writer():
+        with store.lock("a-1"):
+            os.replace(store.path("a-1"), tmp_path / "old")
+            mid_swap.set()
+            time.sleep(0.3)
+            shutil.copytree(store.path("a-2"), store.path("a-1"))
+
+    threading.Thread(target=writer).start()
+    mid_swap.wait(5)
+    assert torch.equal(store.load_tensors(run, "model.safetensors")["w"], torch.ones(4))
+    shutil.rmtree(store.path("a-1"))
+    with pytest.raises(BdbError, match="model.safetensors is missing"):  # truly gone: still the one-line error
+        store.load_tensors(run, "model.safetensors")
+
+
 def test_corrupt_weights_are_one_line_errors(tmp_path):
     store = RunStore(tmp_path)
     _write(store, "a-1")
