@@ -483,12 +483,16 @@ WIDE = 110
 """Below this terminal width the leaderboard drops PSNR/SSIM and its borders, and cells fold."""
 
 
-def _leaderboard_table(rows: list[dict], title: str) -> Table:
+def _leaderboard_table(rows: list[dict], title: str, limits: dict[str, str] | None = None) -> Table:
+    """limits: method name -> its known limit (MethodSpec.caveat); those methods are marked '*'."""
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    cells = [{"dataset": r["dataset"], "model": r["model"], "attack": r["attack"], "ratio": num(r["pratio"], "g"),
-              "defense": r["defense"], "C-ACC %": _pct(r["cacc"]), "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
+    def name(v: str) -> str:
+        return f"{v} *" if limits and v in limits else v
+
+    cells = [{"dataset": r["dataset"], "model": r["model"], "attack": name(r["attack"]),
+              "ratio": num(r["pratio"], "g"), "defense": name(r["defense"]), "C-ACC %": _pct(r["cacc"]), "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
               "DER": num(r["der"], ".3f"), "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
               "run": r["run_id"]} for r in rows]
     columns = list(LEADERBOARD_COLUMNS)
@@ -592,7 +596,12 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
     if as_json:
         _print_json(rows)
     else:
-        out.print(_leaderboard_table(rows, f"leaderboard: {grid.name}"))
+        from bdcore.report import known_limits
+
+        limits = known_limits({r["attack"] for r in rows} | {r["defense"] for r in rows})
+        out.print(_leaderboard_table(rows, f"leaderboard: {grid.name}", limits))
+        for method, caveat in sorted(limits.items()):
+            out.print(f"* {method}: {caveat}", markup=False, highlight=False)
     if failures:
         err.print(f"{len(failures)} run(s) failed or were skipped; rerun the same command to retry them "
                   "(finished runs are reused)", markup=False)

@@ -174,3 +174,16 @@ def test_info_of_an_analysis_tool_shows_its_reference_defaults_and_settings():
     res = runner.invoke(app, ["info", "network"])  # no samples, no settings
     assert res.exit_code == 0 and "defaults (--split, --n, --layer): none" in res.output
     assert "settings: none" in res.output
+
+
+def test_leaderboard_marks_the_methods_with_a_known_limit():
+    from rich.console import Console
+
+    from bdcore_cli.main import _leaderboard_table
+
+    row = {"dataset": "mnist5k", "model": "small-cnn", "attack": "htba", "pratio": 0.1, "defense": "ft", "cacc": 0.9,
+           "asr": 0.01, "ra": 0.8, "der": None, "run_id": "d-1"}
+    con = Console(width=200, record=True)
+    con.print(_leaderboard_table([row], "lb", {"htba": "fails in miniature"}))
+    text = con.export_text()
+    assert "htba *" in text and "ft *" not in text
