@@ -16,6 +16,6 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             config="bdb_defense_rnp.config:RNPConfig",
             factory="bdb_defense_rnp.defense:RNP",
             test_settings={"mask_epochs": 2},
-            presets={"quick": {"data_fraction": 1.0}},
+            presets={"quick": {"data_fraction": 1.0, "threshold": 0.1}},
         )
     ]

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import (ChannelMask, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet, accuracy_on,
-                    batchnorms, fine_tune, prune_bn_below)
+from bdcore import (BdbError, ChannelMask, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet, accuracy_on,
+                    batchnorms, fine_tune, prune_bn_below, zero_bn_scale)
 
 from bdb_defense_rnp.config import RNPConfig
 
@@ -50,6 +50,16 @@ class GradientAscent(TrainHook):
         self._correct = self._seen = 0
         if acc <= self.threshold and self._info is not None:
             self._info.stop = True
+
+
+class ScaledLoss(TrainHook):
+    """The clean cross-entropy times `alpha` (the reference's recovery loss, alpha = 0.2)."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        return self.alpha * F.cross_entropy(model(x), y)
 
 
 class ClampMasks(TrainHook):
@@ -89,7 +99,7 @@ def recover_masks(model: nn.Module, data: TrainSet, inputs: DefenseInputs, c: RN
     for p in model.parameters():
         p.requires_grad_(False)
     with mask.attached(model):
-        fine_tune(model, data, inputs.recipe, seed, hooks=[ClampMasks(mask)], params=list(mask.parameters()),
+        fine_tune(model, data, inputs.recipe, seed, hooks=[ScaledLoss(c.alpha), ClampMasks(mask)], params=list(mask.parameters()),
                   epochs=c.mask_epochs, lr=c.mask_lr, momentum=c.mask_momentum, weight_decay=0.0,
                   batch_size=c.batch_size, augment=c.augment, optimizer="sgd", schedule="constant")
     return mask
@@ -99,6 +109,25 @@ def prune_below(model: nn.Module, mask: ChannelMask, threshold: float) -> dict[s
     """Zero the BN scale of every neuron of `model` whose mask (same layer names) is below `threshold`."""
     layers = batchnorms(model)
     return prune_bn_below(layers, [mask.mask_of(name) for name, _ in layers], threshold)
+
+
+def prune_smallest(model: nn.Module, mask: ChannelMask, number: int) -> dict[str, list[int]]:
+    """Zero the BN scale of the `number` neurons of `model` with the smallest masks (ties: layer order, then index)."""
+    layers = batchnorms(model)
+    values = [mask.mask_of(name).detach().flatten().cpu() for name, _ in layers]
+    flat = torch.cat(values)
+    if number > flat.numel():
+        raise BdbError(f"pruning_number {number} exceeds the model's {flat.numel()} BN neurons")
+    order = torch.sort(flat, stable=True).indices[:number]
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool)
+    chosen[order] = True
+    pruned, start = {}, 0
+    for (name, bn), v in zip(layers, values):
+        idx = torch.nonzero(chosen[start:start + v.numel()]).flatten()
+        zero_bn_scale(bn, idx)
+        pruned[name] = idx.tolist()
+        start += v.numel()
+    return pruned
 
 
 class RNP(Defense):
@@ -115,7 +144,10 @@ class RNP(Defense):
         mask = recover_masks(unlearned, data, inputs, c, self.ctx.seed)
         flat = torch.cat([p.detach().flatten() for p in mask.parameters()])
         val_before = accuracy_on(model, inputs.val)
-        pruned = prune_below(model, mask, c.threshold)
+        if c.pruning_by == "number":
+            pruned = prune_smallest(model, mask, c.pruning_number)
+        else:
+            pruned = prune_below(model, mask, c.threshold)
         return DefenseOutput(model=model.eval(), info={
             "samples": len(data), "unlearn_epoch_acc": accs, "unlearned_val_acc": accuracy_on(unlearned, inputs.val),
             "mask_quantiles": {str(q): round(float(flat.quantile(q)), 4) for q in (0.0, 0.01, 0.05, 0.1, 0.5)},
