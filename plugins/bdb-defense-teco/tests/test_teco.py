@@ -6,6 +6,7 @@ Measured with the reference setting:
   attack    TPR    FPR    AUROC   reserve mean deviation
   BadNets   0.007  0.030  0.166   1.76
   Blended   0.000  0.060  0.010   1.82
+  WaNet     0.007  0.030  0.291          (closing table; BadNets there 0.193, Blended 0.012)
 TeCo's premise fails on grey digits: CIFAR-C's photometric corruptions (fog, brightness, contrast, frost,
 snow) lift the flat black background and erase the strokes within a few severities, while noise, JPEG,
 zoom and elastic corruptions leave a digit alone, so *clean* digits already flip at very different
