@@ -16,6 +16,6 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             config="bdb_defense_ft_sam.config:FTSAMConfig",
             factory="bdb_defense_ft_sam.defense:FTSAM",
             test_settings={"epochs": 1},
-            presets={"quick": {"epochs": 20}},
+            presets={"quick": {"epochs": 20, "batch_size": 64}},
         )
     ]
