@@ -16,6 +16,6 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             config="bdb_defense_mcr.config:MCRConfig",
             factory="bdb_defense_mcr.defense:MCR",
             test_settings={"ft_epochs": 1, "curve_epochs": 1},
-            presets={"quick": {"ft_epochs": 20, "curve_epochs": 20}},
+            presets={"quick": {"ft_epochs": 20, "curve_epochs": 20, "batch_size": 16}},
         )
     ]
