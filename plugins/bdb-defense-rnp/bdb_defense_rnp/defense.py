@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import (BdbError, ChannelMask, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet, accuracy_on,
-                    batchnorms, fine_tune, prune_bn_below, zero_bn_scale)
+from bdcore import (BdbError, ChannelMask, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet,
+                    accuracy_on, batchnorms, fine_tune, prune_bn_below, zero_bn_scale)
 
 from bdb_defense_rnp.config import RNPConfig
 
@@ -99,7 +99,8 @@ def recover_masks(model: nn.Module, data: TrainSet, inputs: DefenseInputs, c: RN
     for p in model.parameters():
         p.requires_grad_(False)
     with mask.attached(model):
-        fine_tune(model, data, inputs.recipe, seed, hooks=[ScaledLoss(c.alpha), ClampMasks(mask)], params=list(mask.parameters()),
+        fine_tune(model, data, inputs.recipe, seed, hooks=[ScaledLoss(c.alpha), ClampMasks(mask)],
+                  params=list(mask.parameters()),
                   epochs=c.mask_epochs, lr=c.mask_lr, momentum=c.mask_momentum, weight_decay=0.0,
                   batch_size=c.batch_size, augment=c.augment, optimizer="sgd", schedule="constant")
     return mask
