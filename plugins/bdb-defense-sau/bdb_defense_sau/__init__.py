@@ -16,6 +16,7 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             stage="post",
             config="bdb_defense_sau.config:SAUConfig",
             factory="bdb_defense_sau.defense:SAU",
+            presets={"quick": {"rounds": 5}},
             test_settings={"rounds": 1},
         )
     ]

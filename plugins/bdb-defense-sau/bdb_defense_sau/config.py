@@ -10,7 +10,7 @@ from bdcore import MethodConfig
 class SAUConfig(MethodConfig):
     """Shared adversarial examples by PGD, then unlearning them with Adam."""
 
-    rounds: int = Field(5, ge=1, description="passes over the clean reserve (one PGD + one model step per batch)")
+    rounds: int = Field(100, ge=1, description="passes over the clean reserve (one PGD + one model step per batch; reference n_rounds 100)")
     batch_size: int = Field(128, ge=1, description="mini-batch size")
     lr: float = Field(1e-4, gt=0, description="Adam learning rate of the model")
     eps: float = Field(0.2, gt=0, description="L-inf bound of the perturbation, in normalised input units "
