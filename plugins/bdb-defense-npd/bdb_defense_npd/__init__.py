@@ -17,6 +17,6 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             config="bdb_defense_npd.config:NPDConfig",
             factory="bdb_defense_npd.defense:NPD",
             test_settings={"epochs": 1},
-            presets={"quick": {"epochs": 20}},
+            presets={"quick": {"epochs": 20, "batch_size": 64}},
         )
     ]

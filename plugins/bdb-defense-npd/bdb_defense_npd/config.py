@@ -10,7 +10,7 @@ class NPDConfig(MethodConfig):
 
     layer: str | None = Field(None, description="dotted name of the layer whose output the polarizer filters "
                                                 "(default: the last spatial feature map, i.e. after the last block)")
-    epochs: int = Field(100, ge=1, description="training epochs of the polarizer over the clean reserve")
+    epochs: int = Field(50, ge=1, description="training epochs of the polarizer over the clean reserve (reference 50)")
     lr: float = Field(0.01, gt=0, description="SGD learning rate of the polarizer")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="weight decay of the polarizer")

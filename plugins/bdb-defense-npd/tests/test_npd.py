@@ -35,11 +35,16 @@ def test_l2_projection_by_hand():
     assert torch.equal(p[1], d[1])
 
 
-def test_npd_lowers_badnets_asr_and_keeps_accuracy(backdoored_run, defended_run):
-    # quick preset (20 epochs). measured (seed 0, 1 thread): before C-ACC 0.968 / ASR 0.989; after C-ACC 0.954,
-    # ASR 0.339, RA 0.648, DER 0.82 (10 epochs: 0.959 / 0.530). Blended survives (ASR 0.959, README).
+def test_npd_removes_badnets_and_wanet_at_some_accuracy_cost(backdoored_run, defended_run):
+    # quick preset (20 epochs at batch 64: 80 steps on the 200-image reserve). Measured (seed 0, 1 thread), C-ACC / ASR:
+    # BadNets 0.969 / 0.996 -> 0.917 / 0.057; WaNet 0.973 / 0.974 -> 0.871 / 0.013. At batch 128 (40 steps, the old
+    # quick preset): BadNets 0.954 / 0.488, WaNet 0.959 / 0.001. Blended survives every setting (README).
     run = backdoored_run("badnet")
     d = defended_run("npd", run.run_id)
-    assert d.metrics["asr"] <= 0.55
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.04
+    assert d.metrics["asr"] <= 0.15
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.08
     assert d.metrics["info"]["layer"].endswith("features")
+    run = backdoored_run("wanet")
+    d = defended_run("npd", run.run_id)
+    assert d.metrics["asr"] <= 0.1
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.13
