@@ -17,7 +17,8 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             factory="bdb_defense_ac.defense:ActivationClustering",
             caveat="at 10% poison the poisoned images outnumber the clean target-class images (400 of 757), so the "
                    "'smaller cluster is poisoned' rule picks the clean half on Blended and WaNet (AUROC 0.12 / 0.02, "
-                   "ASR unchanged) and half the BadNets poison (AUROC 0.63); at 5% poison it finds Blended (AUROC 0.96): "
+                   "ASR unchanged) and half the BadNets poison (AUROC 0.63); at 5% poison it finds Blended and "
+                   "WaNet (AUROC 0.96, 0.97): "
                    "see its README",
         )
     ]
