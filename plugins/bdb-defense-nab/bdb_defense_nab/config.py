@@ -10,8 +10,8 @@ class NABConfig(MethodConfig):
 
     gamma: float = Field(0.5, ge=0, description="LGA loss floor of the detection stage (ABL's 0.5)")
     isolation_epochs: int = Field(20, ge=1, description="epochs of LGA training before detection (ABL's 20)")
-    isolation_ratio: float = Field(0.05, gt=0, lt=1, description="share of the training set detected as "
-                                                                 "suspicious: the lowest LGA losses")
+    isolation_ratio: float = Field(0.1, gt=0, lt=1, description="share of the training set detected as "
+                                                                "suspicious: the lowest LGA losses (reference 0.1)")
     patch: int = Field(3, ge=1, description="side of the defensive trigger: a white square in the top-left corner "
                                             "(the attack's BadNets square sits bottom-right)")
     relabel_epochs: int = Field(100, ge=1, description="epochs of the stand-in labeller trained on the clean reserve "
