@@ -16,5 +16,7 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             test_settings={"isolation_epochs": 1, "relabel_epochs": 1, "train_epochs": 1},
             caveat="leaves BadNets in the mnist5k miniature (ASR 1.00 -> 0.53 at C-ACC 0.89: its LGA ranking of "
                    "BadNets is weak, AUROC 0.63); removes Blended (ASR 0.03): see its README",
+            config="bdb_defense_nab.config:NABConfig",
+            factory="bdb_defense_nab.defense:NAB",
         )
     ]
