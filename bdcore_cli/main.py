@@ -749,15 +749,38 @@ def _results_table(table, title: str, filtered: bool) -> Table:
 
     metrics = None if out.width >= WIDE else [m for m in table.metrics if m not in ("psnr", "ssim")]
     cols = display_columns(table, metrics)
-    caption = table.caption(k for k, _ in cols)
+    rows = display_rows(table, cols)
+    cols, rows, hidden = _fit_columns(cols, rows, out.width, keep=set(METRICS) | {"attack", "defense", "run_id", "n"})
+    caption = table.caption(k for k, _ in cols + hidden)
+    if hidden:
+        caption = (caption + "; " if caption else "") + (
+            f"{len(hidden)} setting column(s) not shown ({', '.join(h for _, h in hidden)}): a wider terminal, "
+            "filters, or --format md/csv show them")
     if not table.records:
         caption = "no runs match these filters" if filtered else "no runs stored yet"
     t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left")
     for k, header in cols:
         t.add_column(header, justify="right" if k in METRICS or k in ("n", "pratio") else "left", overflow="fold")
-    for cells in display_rows(table, cols):
+    for cells in rows:
         t.add_row(*_cells(*cells))
     return t
+
+
+def _fit_columns(cols: list[tuple[str, str]], rows: list[list[str]], width: int, keep: set[str]):
+    """Drop setting columns (the last first) until every column fits `width` at its natural width,
+    instead of folding them all to one character; the columns in `keep` always stay.
+    Returns (columns, rows, dropped columns)."""
+    def need(i: int) -> int:
+        return max([len(cols[i][1]), *(len(r[i]) for r in rows)]) + 3  # cell padding and border
+
+    idx = list(range(len(cols)))
+    dropped: list[int] = []
+    droppable = [i for i in idx if cols[i][0] not in keep]
+    while droppable and sum(need(i) for i in idx) + 1 > width:
+        i = droppable.pop()
+        idx.remove(i)
+        dropped.append(i)
+    return [cols[i] for i in idx], [[r[i] for i in idx] for r in rows], [cols[i] for i in sorted(dropped)]
 
 
 @app.command("report")

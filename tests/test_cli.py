@@ -187,3 +187,17 @@ def test_leaderboard_marks_the_methods_with_a_known_limit():
     con.print(_leaderboard_table([row], "lb", {"htba": "fails in miniature"}))
     text = con.export_text()
     assert "htba *" in text and "ft *" not in text
+
+
+def test_results_table_drops_setting_columns_that_do_not_fit_instead_of_folding_them():
+    from bdcore_cli.main import _fit_columns
+
+    cols = [("attack", "attack"), ("rnp.a", "rnp.a"), ("rnp.bb", "rnp.bb"), ("asr", "ASR %")]
+    rows = [["badnet", "0.1", "0.25", "99.00"], ["wanet", "0.7", "1", "0.00"]]
+    # natural widths + 3 each: attack 9, rnp.a 8, rnp.bb 9, ASR % 8, plus 1 border = 35
+    assert _fit_columns(cols, rows, 35, keep={"attack", "asr"}) == (cols, rows, [])
+    shown, cells, hidden = _fit_columns(cols, rows, 34, keep={"attack", "asr"})
+    assert hidden == [("rnp.bb", "rnp.bb")] and [k for k, _ in shown] == ["attack", "rnp.a", "asr"]
+    assert cells == [["badnet", "0.1", "99.00"], ["wanet", "0.7", "0.00"]]
+    shown, _, hidden = _fit_columns(cols, rows, 10, keep={"attack", "asr"})  # never the kept ones
+    assert [k for k, _ in shown] == ["attack", "asr"] and len(hidden) == 2
