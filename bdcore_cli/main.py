@@ -492,7 +492,8 @@ def _leaderboard_table(rows: list[dict], title: str, limits: dict[str, str] | No
         return f"{v} *" if limits and v in limits else v
 
     cells = [{"dataset": r["dataset"], "model": r["model"], "attack": name(r["attack"]),
-              "ratio": num(r["pratio"], "g"), "defense": name(r["defense"]), "C-ACC %": _pct(r["cacc"]), "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
+              "ratio": num(r["pratio"], "g"), "defense": name(r["defense"]), "C-ACC %": _pct(r["cacc"]),
+              "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
               "DER": num(r["der"], ".3f"), "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
               "run": r["run_id"]} for r in rows]
     columns = list(LEADERBOARD_COLUMNS)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bdcore import (BdbError, ChannelMask, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet,
-                    accuracy_on, batchnorms, fine_tune, prune_bn_below, zero_bn_scale)
+                    accuracy_on, batchnorms, fine_tune, prune_bn_below)
 
 from bdb_defense_rnp.config import RNPConfig
 
@@ -119,16 +119,9 @@ def prune_smallest(model: nn.Module, mask: ChannelMask, number: int) -> dict[str
     flat = torch.cat(values)
     if number > flat.numel():
         raise BdbError(f"pruning_number {number} exceeds the model's {flat.numel()} BN neurons")
-    order = torch.sort(flat, stable=True).indices[:number]
-    chosen = torch.zeros(flat.numel(), dtype=torch.bool)
-    chosen[order] = True
-    pruned, start = {}, 0
-    for (name, bn), v in zip(layers, values):
-        idx = torch.nonzero(chosen[start:start + v.numel()]).flatten()
-        zero_bn_scale(bn, idx)
-        pruned[name] = idx.tolist()
-        start += v.numel()
-    return pruned
+    keep = torch.ones(flat.numel())
+    keep[torch.sort(flat, stable=True).indices[:number]] = 0.0
+    return prune_bn_below(layers, keep.split([v.numel() for v in values]), 0.5)
 
 
 class RNP(Defense):
