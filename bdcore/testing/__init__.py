@@ -149,8 +149,12 @@ def check_attack_runs(name: str, store) -> None:
 
 
 def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
-    """A tiny defense run on a tiny attack run completes, and rerunning it gives identical results."""
-    arun = tiny_attack_run(attack, store, epochs=2)
+    """A tiny defense run on a tiny attack run completes, and rerunning it gives identical results.
+
+    The attack run is a one-epoch run (so a defense that retrains or trains its own model does so for
+    one epoch) with its own seed: not the run that check_attack_runs replaces with --force, which a
+    parallel test session may be doing at the same time."""
+    arun = tiny_attack_run(attack, store, seed=1)
     first = tiny_defense_run(name, arun.run_id, store, force=True)
     for k in ("cacc", "asr", "ra", "der"):
         assert 0.0 <= first.metrics[k] <= 1.0, f"{name}: {k} out of range"

@@ -18,9 +18,9 @@ grey, the trigger alone keeps the target on 41% of poisoned images (mean |logit 
 strokes on 56%, so the descent from the full mask stops at masks that keep much of the background, poisoned
 and clean alike (100 steps: median norm 280 poisoned, 274 clean). The implementation matches the paper and the
 authors' code; their feature variant (gamma 0.001, beta 10, lr 0.05) gives AUROC 0.505 on BadNets (30 steps).
+The BadNets miss is recorded here, in the README and in the spec's caveat; it was a strict-xfail test that
+trained a 32 s CD run for nothing else (removed in session 8 to keep the suite inside its time).
 """
-
-import pytest
 
 from bdcore.testing import spec_of
 
@@ -39,11 +39,3 @@ def test_cd_separates_blended_poison(backdoored_run, defended_run):
     assert det["auroc"] >= 0.97   # measured 0.991 (0.998 with 30 steps)
     assert det["tpr"] >= 0.95     # measured 1.000
     assert det["fpr"] <= 0.2      # measured 0.146: mean - 1 std flags about a sixth of the clean images
-
-
-@pytest.mark.xfail(strict=True, reason="the grey fill is foreign to MNIST's black backgrounds, so poisoned and clean "
-                                       "masks keep the background alike (measured AUROC 0.514 at 10 steps, 0.461 "
-                                       "at 100)")
-def test_cd_ranks_badnet_poison(backdoored_run, defended_run):
-    run = backdoored_run("badnet")
-    assert defended_run("cd", run.run_id, settings=QUICK).metrics["detection"]["auroc"] >= 0.7

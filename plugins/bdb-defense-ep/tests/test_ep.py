@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from bdb_defense_ep.defense import histogram_entropy, outliers_below
+from bdb_defense_ep.defense import histogram_entropy, outliers_below, standardise
 
 
 def test_histogram_entropy_of_a_gaussian_is_half_log_2_pi_e():
@@ -18,10 +18,24 @@ def test_a_separated_mixture_has_lower_standardised_entropy_than_a_gaussian():
     g = torch.Generator().manual_seed(0)
     gauss = torch.randn(20_000, generator=g)
     mix = torch.cat([torch.randn(18_000, generator=g), 8 + torch.randn(2_000, generator=g)])
-    z = torch.stack([gauss, mix])
-    z = (z - z.mean(1, keepdim=True)) / z.std(1, keepdim=True)
-    h = histogram_entropy(z, 0.01)
+    h = histogram_entropy(standardise(torch.stack([gauss, mix])), 0.01)
     assert float(h[1]) < float(h[0]) - 0.3
+
+
+def test_a_dead_neuron_is_a_point_mass_not_a_huge_grid():
+    # float32 pre-activations of a dead neuron (the value seen on a 1-epoch BadNets model): its float32 mean
+    # is off by 6e-8 and its std is 0, so dividing by the clamped std put it at 59,605 standard units and the
+    # layer's shared histogram grid over millions of bins (3 CPU minutes)
+    f = torch.cat([torch.full((1, 4000), 0.7173774242401123), torch.tensor([[0.0, 1.0, 2.0, 3.0] * 1000])])
+    z = standardise(f)
+    assert float(z.max() - z.min()) < 3
+    assert z.dtype == torch.float64 and torch.equal(z[0], torch.zeros(4000, dtype=torch.float64))
+    # the live row: values 0..3 in equal shares, mean 1.5, std sqrt(1.25 * 4000 / 3999)
+    assert torch.allclose(z[1, :4], (torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64) - 1.5)
+                          / math.sqrt(1.25 * 4000 / 3999))
+    h = histogram_entropy(z, 0.01)
+    assert float(h[0]) == math.log(0.01)  # all mass in one bin: -1 * log 1 + log w
+    assert torch.equal(standardise(torch.zeros(2, 5)), torch.zeros(2, 5, dtype=torch.float64))
 
 
 def test_outliers_below_mean_minus_u_std():
@@ -31,6 +45,8 @@ def test_outliers_below_mean_minus_u_std():
 def test_reference_setting_fails_in_miniature(backdoored_run, defended_run):
     # measured (seed 0, 1 thread): before C-ACC 0.972 / ASR 0.998; after u=3 over all BN layers: C-ACC 0.913,
     # ASR 0.998, 8 neurons pruned (2 threads: 0.970 / 0.997 -> 0.847 / 1.000, 7 pruned).
+    # session 8, dead neurons standardised to a point mass (victim 0.969 / 0.996): 7 pruned (1 + 1 + 5),
+    # C-ACC 0.961, ASR 0.974.
     # EP ranks the last layer's backdoor neurons well, but with 32/64/128 neurons per layer mean - 3 std flags
     # only 4-5 of the ~15 backdoor neurons there, and it also prunes early-layer neurons with degenerate
     # (non-backdoor) distributions, which costs clean accuracy. A genuine failure of the reference setting here.
