@@ -17,8 +17,6 @@ inverted (1 - AUROC: 0.834 and 0.990). How a prediction that never flips is coun
 (first 200 images of each set: counted 6 -> AUROC 0.45, 5 -> 0.46, 0 -> 0.56).
 """
 
-import pytest
-
 from bdcore.testing import spec_of
 
 
@@ -28,17 +26,13 @@ def test_reference_defaults():
 
 
 def test_teco_ranks_badnet_triggers_below_clean_digits_in_miniature(backdoored_run, defended_run):
+    # Three of the 15 corruptions (the conformance kit's: noise, blur, brightness), 8 s instead of the reference's
+    # 41 s (session 8, to keep the suite in its time); the inversion is the same: measured AUROC 0.121, TPR 0.008,
+    # FPR 0.059 (reference 15: 0.166, 0.007, 0.030; six corruptions: 0.149, 0.003, 0.037).
     run = backdoored_run("badnet")
-    d = defended_run("teco", run.run_id)
+    d = defended_run("teco", run.run_id, settings={"corruptions": ["gaussian_noise", "defocus_blur", "brightness"]})
     det = d.metrics["input_detection"]
-    assert det["auroc"] <= 0.3   # measured 0.166: triggered digits deviate less than clean ones
-    assert det["fpr"] <= 0.08    # measured 0.030 (the threshold rejects 4.5% of the reserve)
+    assert det["auroc"] <= 0.3   # triggered digits deviate less than clean ones
+    assert det["tpr"] <= 0.05    # so the threshold catches almost none of them
+    assert det["fpr"] <= 0.1     # the threshold rejects 5% of the reserve
     assert d.metrics["info"]["calibration_rejected"] <= 0.05
-
-
-@pytest.mark.xfail(strict=True, reason="on grey digits clean images deviate more than triggered ones: CIFAR-C's "
-                                       "photometric corruptions erase digits early, the trigger survives them "
-                                       "(measured TPR 0.007 at FPR 0.030, AUROC 0.166)")
-def test_teco_catches_most_badnet_inputs(backdoored_run, defended_run):
-    run = backdoored_run("badnet")
-    assert defended_run("teco", run.run_id).metrics["input_detection"]["tpr"] >= 0.5
