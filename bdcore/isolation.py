@@ -43,9 +43,13 @@ def lowest_share(values: torch.Tensor, ratio: float) -> torch.Tensor:
 
 
 def lga_isolate(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, *, gamma: float, epochs: int,
-                ratio: float, lr: float | None = None, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+                ratio: float, lr: float | None = None, batch_size: int = 512,
+                augment: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Train `model` in place with LGA for `epochs` at a constant learning rate (`lr`, default the
     recipe's), then isolate the `ratio` share of `data` with the lowest loss under it.
+
+    augment: random crop/flip during the LGA epochs (default: the recipe's). The reference trains its
+    LGA stage (ABL, NAB) on the plain images.
 
     Returns (isolated mask, per-sample losses), both on the CPU in `data`'s order.
     """
@@ -54,6 +58,8 @@ def lga_isolate(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int
     overrides: dict[str, Any] = {"epochs": epochs, "schedule": "constant"}
     if lr is not None:
         overrides["lr"] = lr
+    if augment is not None:
+        overrides["augment"] = augment
     fine_tune(model, data, recipe, seed, hooks=[LGA(gamma)], **overrides)
     losses = sample_losses(model, data, batch_size)
     return lowest_share(losses, ratio), losses

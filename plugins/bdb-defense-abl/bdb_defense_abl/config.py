@@ -10,6 +10,8 @@ class ABLConfig(MethodConfig):
 
     gamma: float = Field(0.5, ge=0, description="LGA loss floor: the loss sign(L - gamma) * L keeps the batch loss "
                                                 "near gamma (paper: 0.5)")
+    lga_augment: bool = Field(False, description="random crop/flip of the images during the LGA stage (the "
+                                                 "reference trains it on the plain images)")
     isolation_epochs: int = Field(20, ge=1, description="epochs of LGA training before isolation (paper: 20)")
     isolation_ratio: float = Field(0.01, gt=0, lt=1, description="share of the training set isolated as poisoned: "
                                                                  "the lowest losses (paper: 0.01)")

@@ -38,7 +38,8 @@ class ABL(Defense):
         torch.manual_seed(seed)
         model = inputs.new_model()
         isolated, losses = lga_isolate(model, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
-                                       ratio=c.isolation_ratio, lr=lr, batch_size=c.batch_size)
+                                       ratio=c.isolation_ratio, lr=lr, batch_size=c.batch_size,
+                                       augment=c.lga_augment)
         info = {"isolated": int(isolated.sum()), "isolation_loss_max": float(losses[isolated].max()),
                 "median_loss": float(losses.median()), "val_acc_isolation": accuracy_on(model, inputs.val)}
         if c.finetune_epochs:

@@ -12,7 +12,7 @@ from bdcore.testing import spec_of
 
 def test_reference_defaults_match_the_catalog():
     cfg = spec_of("defense", "abl").config_model()()
-    assert (cfg.gamma, cfg.isolation_epochs, cfg.isolation_ratio) == (0.5, 20, 0.01)
+    assert (cfg.gamma, cfg.isolation_epochs, cfg.isolation_ratio, cfg.lga_augment) == (0.5, 20, 0.01, False)
     assert (cfg.unlearn_epochs, cfg.unlearn_lr) == (20, 5e-4)
 
 

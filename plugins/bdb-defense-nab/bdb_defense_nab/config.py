@@ -9,6 +9,8 @@ class NABConfig(MethodConfig):
     """LGA detection, defensive trigger + stand-in relabelling, training, trigger at test time."""
 
     gamma: float = Field(0.5, ge=0, description="LGA loss floor of the detection stage (ABL's 0.5)")
+    lga_augment: bool = Field(False, description="random crop/flip of the images during the LGA stage (the "
+                                                 "reference trains it on the plain images)")
     isolation_epochs: int = Field(20, ge=1, description="epochs of LGA training before detection (ABL's 20)")
     isolation_ratio: float = Field(0.1, gt=0, lt=1, description="share of the training set detected as "
                                                                 "suspicious: the lowest LGA losses (reference 0.1)")

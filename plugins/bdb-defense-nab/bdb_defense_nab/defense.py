@@ -60,7 +60,7 @@ class NAB(Defense):
         torch.manual_seed(seed)
         probe = inputs.new_model()
         detected, losses = lga_isolate(probe, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
-                                       ratio=c.isolation_ratio, batch_size=c.batch_size)
+                                       ratio=c.isolation_ratio, batch_size=c.batch_size, augment=c.lga_augment)
         k = int(detected.sum())
 
         # stand-in for the paper's self-supervised labeller: a model trained on the clean reserve only

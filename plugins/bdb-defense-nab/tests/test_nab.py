@@ -13,6 +13,7 @@ from bdcore.testing import spec_of
 def test_defaults():
     cfg = spec_of("defense", "nab").config_model()()
     assert (cfg.gamma, cfg.isolation_epochs, cfg.isolation_ratio, cfg.patch) == (0.5, 20, 0.1, 3)
+    assert not cfg.lga_augment  # the reference's LGA stage sees the plain images
 
 
 def test_nab_removes_blended_and_keeps_accuracy(backdoored_run, defended_run):
