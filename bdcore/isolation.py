@@ -44,22 +44,27 @@ def lowest_share(values: torch.Tensor, ratio: float) -> torch.Tensor:
 
 def lga_isolate(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, *, gamma: float, epochs: int,
                 ratio: float, lr: float | None = None, batch_size: int = 512,
-                augment: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train `model` in place with LGA for `epochs` at a constant learning rate (`lr`, default the
-    recipe's), then isolate the `ratio` share of `data` with the lowest loss under it.
+                augment: bool | None = None, schedule: str = "constant",
+                train_batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train `model` in place with LGA for `epochs` (learning rate `lr`, default the recipe's, on
+    `schedule`, constant unless told), then isolate the `ratio` share of `data` with the lowest loss
+    under it.
 
     augment: random crop/flip during the LGA epochs (default: the recipe's). The reference trains its
-    LGA stage (ABL, NAB) on the plain images.
+    LGA stage (ABL, NAB) on the plain images. train_batch_size: the LGA mini-batch (default the
+    recipe's); batch_size: the batch of the loss measurement.
 
     Returns (isolated mask, per-sample losses), both on the CPU in `data`'s order.
     """
     from bdcore.defense import fine_tune, sample_losses
 
-    overrides: dict[str, Any] = {"epochs": epochs, "schedule": "constant"}
+    overrides: dict[str, Any] = {"epochs": epochs, "schedule": schedule}
     if lr is not None:
         overrides["lr"] = lr
     if augment is not None:
         overrides["augment"] = augment
+    if train_batch_size is not None:
+        overrides["batch_size"] = train_batch_size
     fine_tune(model, data, recipe, seed, hooks=[LGA(gamma)], **overrides)
     losses = sample_losses(model, data, batch_size)
     return lowest_share(losses, ratio), losses

@@ -25,7 +25,7 @@ def test_isolation_picks_the_k_lowest_losses():
     assert int(lowest(losses, 0.01).sum()) == 1  # at least one sample
 
 
-def test_lga_isolate_trains_with_the_given_augmentation_and_a_constant_lr(monkeypatch):
+def test_lga_isolate_passes_its_training_overrides(monkeypatch):
     import bdcore.defense
     from bdcore import TrainRecipe, TrainSet, lga_isolate
 
@@ -36,8 +36,10 @@ def test_lga_isolate_trains_with_the_given_augmentation_and_a_constant_lr(monkey
     recipe = TrainRecipe(epochs=9, lr=0.1, augment=True)
     lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, augment=False)
     lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, lr=0.01)
+    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, schedule="cosine", train_batch_size=64)
     assert seen == [{"epochs": 3, "schedule": "constant", "augment": False},
-                    {"epochs": 3, "schedule": "constant", "lr": 0.01}]  # None: the recipe's augmentation
+                    {"epochs": 3, "schedule": "constant", "lr": 0.01},  # None: the recipe's augmentation
+                    {"epochs": 3, "schedule": "cosine", "batch_size": 64}]
 
 
 def test_hooks_compute_lga_and_negated_cross_entropy():
