@@ -89,3 +89,21 @@ def test_linear_probe_trains_the_head_only_and_projected_is_normalised():
     assert changed == {"fc.weight", "fc.bias"}  # no conv weight, no BN statistic moved
     z = Projected(model, dim=5)(torch.rand(6, 1, 8, 8))
     assert z.shape == (6, 5) and torch.allclose(z.norm(dim=1), torch.ones(6), atol=1e-5)
+
+
+# LGA isolation (bdcore.isolation, shared by ABL and NAB): the training overrides reach the trainer
+def test_lga_isolate_passes_its_training_overrides(monkeypatch):
+    import bdcore.defense
+    from bdcore import lga_isolate
+
+    seen = []
+    monkeypatch.setattr(bdcore.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append(o))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    data = TrainSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
+    recipe = TrainRecipe(epochs=9, lr=0.1, augment=True)
+    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, augment=False)
+    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, lr=0.01)
+    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, schedule="cosine", train_batch_size=64)
+    assert seen == [{"epochs": 3, "schedule": "constant", "augment": False},
+                    {"epochs": 3, "schedule": "constant", "lr": 0.01},  # None: the recipe's augmentation
+                    {"epochs": 3, "schedule": "cosine", "batch_size": 64}]

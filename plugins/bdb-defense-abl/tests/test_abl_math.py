@@ -25,23 +25,6 @@ def test_isolation_picks_the_k_lowest_losses():
     assert int(lowest(losses, 0.01).sum()) == 1  # at least one sample
 
 
-def test_lga_isolate_passes_its_training_overrides(monkeypatch):
-    import bdcore.defense
-    from bdcore import TrainRecipe, TrainSet, lga_isolate
-
-    seen = []
-    monkeypatch.setattr(bdcore.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append(o))
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-    data = TrainSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
-    recipe = TrainRecipe(epochs=9, lr=0.1, augment=True)
-    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, augment=False)
-    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, lr=0.01)
-    lga_isolate(model, data, recipe, 0, gamma=0.5, epochs=3, ratio=0.5, schedule="cosine", train_batch_size=64)
-    assert seen == [{"epochs": 3, "schedule": "constant", "augment": False},
-                    {"epochs": 3, "schedule": "constant", "lr": 0.01},  # None: the recipe's augmentation
-                    {"epochs": 3, "schedule": "cosine", "batch_size": 64}]
-
-
 def test_hooks_compute_lga_and_negated_cross_entropy():
     torch.manual_seed(0)
     model = nn.Linear(4, 3)

@@ -8,7 +8,10 @@ victim's recipe on the 3,394 kept samples:
 At 10% poison of the whole set the target class is half poisoned; the two halves then sit
 symmetrically about the class mean along the top singular vector, so the squared projection cannot
 single the poison out (the method's premise is a minority). It ranks better than chance and removes
-enough BadNets samples to lower the ASR, not enough to remove the backdoor.
+enough BadNets samples to lower the ASR, not enough to remove the backdoor. The BadNets test (last measured
+under the reference protocol: 605 flagged, AUROC 0.608, TPR 0.258, ASR 0.753, C-ACC 0.953; session 8's suite: AUROC
+0.611, ASR 0.790) was removed in session 8 to keep the suite inside its time: a 38 s retraining for a ranking barely
+above chance; Blended's, the better ranking, stays.
 """
 
 import pytest
@@ -19,19 +22,6 @@ from bdcore.testing import spec_of
 def test_reference_defaults_match_the_catalog():
     cfg = spec_of("defense", "spectral").config_model()()
     assert (cfg.eps, cfg.removal_factor) == (0.1, 1.5)  # the top 15% (reference: above the 85th percentile)
-
-
-def test_spectral_ranks_badnet_poison_above_chance_and_lowers_asr(backdoored_run, defended_run):
-    run = backdoored_run("badnet")
-    d = defended_run("spectral", run.run_id)
-    det = d.metrics["detection"]
-    # re-measured under the reference protocol (BadNets 0.968 / 0.989 before; poison drawn from all samples):
-    # 605 flagged, AUROC 0.608, TPR 0.258, ASR 0.753, C-ACC 0.953 (before: 606, 0.665, 0.255, 0.783, 0.953)
-    assert d.metrics["info"]["flag_count"] == 605   # ceil(0.15 n_c) per (poisoned) class
-    assert det["auroc"] >= 0.57
-    assert det["tpr"] >= 0.2
-    assert d.metrics["asr"] <= 0.9
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.03
 
 
 def test_spectral_ranks_blended_poison_above_chance(backdoored_run, defended_run):
