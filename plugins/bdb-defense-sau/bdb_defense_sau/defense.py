@@ -14,7 +14,8 @@ same wrong class (a trigger is one). Each mini-batch of the clean reserve:
    probability of theta_0's adversarial class down: -(log(1 - p_k) + log(sum_{j != k} p_j)) / 2.
 
 Both models stay in eval mode (frozen BN statistics), as in the reference. Perturbations are in
-normalised input units (the reference perturbs normalised images): eps * std per channel here.
+[0, 1] pixel units, as in the reference (it adds them to the de-normalised image; until session 8 we
+read them as normalised units, a budget 1/std smaller: 0.06 instead of 0.2 on MNIST).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tenso
     return 0.5 * (p * (p.log() - m.log())).sum(1) + 0.5 * (q * (q.log() - m.log())).sum(1)
 
 
-def shared_pgd(model: nn.Module, ref: nn.Module, x: torch.Tensor, y: torch.Tensor, scale: torch.Tensor,
-               c: SAUConfig) -> torch.Tensor:
+def shared_pgd(model: nn.Module, ref: nn.Module, x: torch.Tensor, y: torch.Tensor, c: SAUConfig) -> torch.Tensor:
     """Shared adversarial perturbation of x (pixel units) for `model` and the frozen reference `ref`."""
-    eps, step = c.eps * scale, c.pgd_step_size * scale
+    eps, step = c.eps, c.pgd_step_size
     init = {"max": 1.0, "zero": 0.0, "min": -1.0}[c.pgd_init]
     delta = (torch.ones_like(x) * eps * init).requires_grad_(True)
     with torch.no_grad():
@@ -56,7 +56,7 @@ def shared_pgd(model: nn.Module, ref: nn.Module, x: torch.Tensor, y: torch.Tenso
         loss_share = js_divergence(out, out_ref)[~shared].sum() / len(x)
         (g,) = torch.autograd.grad(c.beta1 * loss_adv + c.beta2 * loss_share, delta)
         with torch.no_grad():
-            delta = torch.maximum(torch.minimum(delta - step * g.sign(), eps), -eps)
+            delta = (delta - step * g.sign()).clamp(-eps, eps)
         delta.requires_grad_(True)
         if bool(shared.all()):
             break
@@ -81,14 +81,14 @@ def shared_risk(per_logits: torch.Tensor, y: torch.Tensor, ref_clean: torch.Tens
 class SAULoss(TrainHook):
     """The trainer step of SAU: shared PGD on the batch, then the unlearning loss (models in eval mode)."""
 
-    def __init__(self, ref: nn.Module, scale: torch.Tensor, c: SAUConfig) -> None:
-        self.ref, self.scale, self.c = ref, scale, c
+    def __init__(self, ref: nn.Module, c: SAUConfig) -> None:
+        self.ref, self.c = ref, c
         self.shared_share: list[float] = []
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> torch.Tensor:
         c = self.c
         model.eval()
-        delta = shared_pgd(model, self.ref, x, y, self.scale, c)
+        delta = shared_pgd(model, self.ref, x, y, c)
         both = model(torch.cat([x, x + delta]))
         logits, per_logits = both[:len(x)], both[len(x):]
         with torch.no_grad():
@@ -112,9 +112,8 @@ class SAU(Defense):
         ref = copy.deepcopy(model).eval()
         for p in ref.parameters():
             p.requires_grad_(False)
-        scale = torch.tensor(self.ctx.std, device=inputs.reserve.device).view(1, -1, 1, 1)
         val_before = accuracy_on(model, inputs.val)
-        hook = SAULoss(ref, scale, c)
+        hook = SAULoss(ref, c)
         fine_tune(model, inputs.reserve, inputs.recipe, self.ctx.seed, hooks=[hook], epochs=c.rounds, lr=c.lr,
                   batch_size=c.batch_size, weight_decay=0.0, augment=c.augment, optimizer="adam", schedule="constant")
         n = max(1, len(hook.shared_share) // c.rounds)
