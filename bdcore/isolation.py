@@ -58,13 +58,9 @@ def lga_isolate(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int
     """
     from bdcore.defense import fine_tune, sample_losses
 
-    overrides: dict[str, Any] = {"epochs": epochs, "schedule": schedule}
-    if lr is not None:
-        overrides["lr"] = lr
-    if augment is not None:
-        overrides["augment"] = augment
-    if train_batch_size is not None:
-        overrides["batch_size"] = train_batch_size
+    optional = {"lr": lr, "augment": augment, "batch_size": train_batch_size}  # None: the recipe's
+    overrides: dict[str, Any] = {"epochs": epochs, "schedule": schedule,
+                                 **{k: v for k, v in optional.items() if v is not None}}
     fine_tune(model, data, recipe, seed, hooks=[LGA(gamma)], **overrides)
     losses = sample_losses(model, data, batch_size)
     return lowest_share(losses, ratio), losses

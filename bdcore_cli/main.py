@@ -771,16 +771,16 @@ def _fit_columns(cols: list[tuple[str, str]], rows: list[list[str]], width: int,
     """Drop setting columns (the last first) until every column fits `width` at its natural width,
     instead of folding them all to one character; the columns in `keep` always stay.
     Returns (columns, rows, dropped columns)."""
-    def need(i: int) -> int:
-        return max([len(cols[i][1]), *(len(r[i]) for r in rows)]) + 3  # cell padding and border
-
-    idx = list(range(len(cols)))
-    dropped: list[int] = []
-    droppable = [i for i in idx if cols[i][0] not in keep]
-    while droppable and sum(need(i) for i in idx) + 1 > width:
-        i = droppable.pop()
-        idx.remove(i)
-        dropped.append(i)
+    # natural width of each column, plus cell padding and border
+    need = [max([len(header), *(len(r[i]) for r in rows)]) + 3 for i, (_, header) in enumerate(cols)]
+    total, dropped = sum(need) + 1, set()
+    for i in reversed(range(len(cols))):
+        if total <= width:
+            break
+        if cols[i][0] not in keep:
+            dropped.add(i)
+            total -= need[i]
+    idx = [i for i in range(len(cols)) if i not in dropped]
     return [cols[i] for i in idx], [[r[i] for i in idx] for r in rows], [cols[i] for i in sorted(dropped)]
 
 

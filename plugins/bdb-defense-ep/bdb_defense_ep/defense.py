@@ -47,9 +47,8 @@ def standardise(f: torch.Tensor) -> torch.Tensor:
     """
     f = f.double()
     sd = f.std(1, keepdim=True)
-    constant = sd <= 1e-7 * f.abs().amax(1, keepdim=True)
-    z = (f - f.mean(1, keepdim=True)) / torch.where(constant, torch.ones_like(sd), sd)
-    return torch.where(constant, torch.zeros_like(z), z)
+    sd = sd.masked_fill(sd <= 1e-7 * f.abs().amax(1, keepdim=True), math.inf)  # constant rows: z = 0
+    return (f - f.mean(1, keepdim=True)) / sd
 
 
 def outliers_below(score: torch.Tensor, u: float) -> torch.Tensor:
