@@ -26,6 +26,7 @@ _PUBLIC: dict[str, str] = {
     "AnalysisSpec": "bdcore.spec",
     # settings and errors (light)
     "MethodConfig": "bdcore.config",
+    "LGASettings": "bdcore.config",
     "TrainRecipe": "bdcore.config",
     "BdbError": "bdcore.errors",
     # attacks
@@ -163,7 +164,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.attack import Attack, AttackContext, CoverSampleAttack
     from bdcore.augmentation import (affine_warp, augment, color_jitter, random_grayscale, random_resized_crop,
                                      rotate_translate, simclr_augment)
-    from bdcore.config import MethodConfig, TrainRecipe
+    from bdcore.config import LGASettings, MethodConfig, TrainRecipe
     from bdcore.contrastive import ContrastiveHook, LinearProbe, Projected, contrastive_loss, mark_untrusted, read_trust
     from bdcore.data import ImageDataset, stratified_split
     from bdcore.defense import (Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune,

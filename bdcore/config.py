@@ -28,6 +28,33 @@ class MethodConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class LGASettings(MethodConfig):
+    """Settings of a loss-guided isolation stage (`bdcore.lga_isolate`), shared by the defenses that
+    isolate suspected poison by its low LGA loss (ABL; NAB's detection stage). Defaults: ABL's
+    paper and the reference's LGA stage; a defense redeclares a field to change its default."""
+
+    gamma: float = Field(0.5, ge=0, description="LGA loss floor: the loss sign(L - gamma) * L keeps the batch loss "
+                                                "near gamma (ABL: 0.5)")
+    isolation_epochs: int = Field(20, ge=1, description="epochs of LGA training before isolation (ABL: 20)")
+    isolation_ratio: float = Field(0.01, gt=0, lt=1, description="share of the training set isolated as poisoned: "
+                                                                 "the lowest LGA losses (ABL: 0.01)")
+    lga_lr: float | None = Field(0.01, gt=0, description="SGD learning rate of the LGA stage (the reference's 0.01); "
+                                                         "None: the victim recipe's")
+    lga_batch_size: int | None = Field(None, ge=1, description="mini-batch of the LGA stage; None: the victim "
+                                                               "recipe's")
+    lga_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning-rate schedule of the LGA stage: constant (the reference) or cosine (to 0 "
+        "over the stage)")
+    lga_augment: bool = Field(False, description="random crop/flip of the images during the LGA stage (the "
+                                                 "reference trains it on the plain images)")
+
+    def lga_options(self) -> dict[str, Any]:
+        """The keyword arguments of `bdcore.lga_isolate` these settings give."""
+        return {"gamma": self.gamma, "epochs": self.isolation_epochs, "ratio": self.isolation_ratio,
+                "lr": self.lga_lr, "train_batch_size": self.lga_batch_size, "schedule": self.lga_schedule,
+                "augment": self.lga_augment}
+
+
 def parse_set(items: list[str] | None) -> dict[str, Any]:
     """Turn ["key=value", ...] into a dict; values are read as JSON when they parse, else str."""
     out: dict[str, Any] = {}

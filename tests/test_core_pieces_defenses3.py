@@ -107,3 +107,23 @@ def test_lga_isolate_passes_its_training_overrides(monkeypatch):
     assert seen == [{"epochs": 3, "schedule": "constant", "augment": False},
                     {"epochs": 3, "schedule": "constant", "lr": 0.01},  # None: the recipe's augmentation
                     {"epochs": 3, "schedule": "cosine", "batch_size": 64}]
+
+
+def test_lga_settings_give_lga_isolate_its_arguments(monkeypatch):
+    import bdcore.defense
+    from bdcore import LGASettings, lga_isolate
+
+    class Mine(LGASettings):  # a defense redeclares a field to change its default
+        lga_batch_size: int | None = 64
+
+    seen = []
+    monkeypatch.setattr(bdcore.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append((hooks, o)))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    data = TrainSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
+    c = Mine(gamma=0.2, isolation_ratio=0.5, lga_schedule="cosine")
+    assert LGASettings().lga_options() == {"gamma": 0.5, "epochs": 20, "ratio": 0.01, "lr": 0.01,
+                                           "train_batch_size": None, "schedule": "constant", "augment": False}
+    isolated, _ = lga_isolate(model, data, TrainRecipe(epochs=9, lr=0.1), 0, **c.lga_options())
+    hooks, overrides = seen[0]
+    assert hooks[0].gamma == 0.2 and int(isolated.sum()) == 3
+    assert overrides == {"epochs": 20, "schedule": "cosine", "lr": 0.01, "batch_size": 64, "augment": False}

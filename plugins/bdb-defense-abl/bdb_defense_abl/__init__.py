@@ -13,11 +13,11 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             paper="Li, Lyu, Koren, Lyu, Li & Ma, Anti-Backdoor Learning: Training Clean Models on Poisoned Data, "
                   "NeurIPS 2021",
             stage="in",
-            presets={"quick": {"gamma": 0.1, "isolation_epochs": 4, "lga_augment": True, "finetune_epochs": 4,
-                              "unlearn_epochs": 5, "unlearn_lr": 0.01}},
+            presets={"quick": {"isolation_epochs": 10, "lga_schedule": "cosine", "lga_batch_size": 64,
+                              "finetune_epochs": 4, "unlearn_epochs": 5, "unlearn_lr": 0.01}},
             test_settings={"isolation_epochs": 1, "finetune_epochs": 1, "unlearn_epochs": 1},
-            caveat="removes BadNets in the mnist5k miniature; on Blended its unlearning collapses clean accuracy "
-                   "(BatchNorm statistics drift): see its README",
+            caveat="removes BadNets in the mnist5k miniature; on Blended and WaNet it isolates the poison but its "
+                   "unlearning collapses clean accuracy (BatchNorm statistics drift): see its README",
             config="bdb_defense_abl.config:ABLConfig",
             factory="bdb_defense_abl.defense:ABL",
         )

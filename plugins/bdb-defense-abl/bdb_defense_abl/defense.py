@@ -37,9 +37,7 @@ class ABL(Defense):
         lr = c.lr or inputs.recipe.lr
         torch.manual_seed(seed)
         model = inputs.new_model()
-        isolated, losses = lga_isolate(model, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
-                                       ratio=c.isolation_ratio, lr=lr, batch_size=c.batch_size,
-                                       augment=c.lga_augment)
+        isolated, losses = lga_isolate(model, train, inputs.recipe, seed, batch_size=c.batch_size, **c.lga_options())
         info = {"isolated": int(isolated.sum()), "isolation_loss_max": float(losses[isolated].max()),
                 "median_loss": float(losses.median()), "val_acc_isolation": accuracy_on(model, inputs.val)}
         if c.finetune_epochs:

@@ -59,9 +59,7 @@ class NAB(Defense):
         c, seed, train = self.config, self.ctx.seed, inputs.train
         torch.manual_seed(seed)
         probe = inputs.new_model()
-        detected, losses = lga_isolate(probe, train, inputs.recipe, seed, gamma=c.gamma, epochs=c.isolation_epochs,
-                                       ratio=c.isolation_ratio, batch_size=c.batch_size, augment=c.lga_augment,
-                                       lr=c.lga_lr, schedule=c.lga_schedule, train_batch_size=c.lga_batch_size)
+        detected, losses = lga_isolate(probe, train, inputs.recipe, seed, batch_size=c.batch_size, **c.lga_options())
         k = int(detected.sum())
 
         # stand-in for the paper's self-supervised labeller: a model trained on the clean reserve only
