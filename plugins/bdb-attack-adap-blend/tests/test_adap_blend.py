@@ -18,6 +18,11 @@ from bdb_attack_adap_blend.config import AdapBlendConfig
 PRATIO = 0.01
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _ctx(shape=(1, 28, 28), seed=7, pratio=0.02):
     return AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "mnist5k", "small-cnn", None)
 
@@ -85,7 +90,9 @@ def test_payload_gets_target_and_cover_keeps_label(mnist5k):
 
 def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     # measured at pratio 0.01 (+ 0.01 cover): C-ACC 0.972, ASR 1.000, RA 0.000; clean model C-ACC 0.977
-    run = backdoored_run("adap-blend", pratio=PRATIO)
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.969, ASR 1.000, RA 0.000;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("adap-blend", pratio=PRATIO, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 80  # 40 payload + 40 cover
     assert run.metrics["asr"] >= 0.95
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.02

@@ -16,6 +16,11 @@ MINIATURE_SETTINGS = {"magnitude": 200.0}
 partial backdoor only (measured ASR 0.438 at pratio 0.1, 0.008 at the reference pratio 0.05)."""
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _attack(shape, **settings):
     from bdcore import AttackContext
     from bdcore.testing import spec_of
@@ -82,7 +87,9 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     #   magnitude 100 (reference): C-ACC 0.913, ASR 0.438, RA 0.551; at pratio 0.05: 0.972 / 0.008
     #   clean model: C-ACC 0.977, non-target accuracy 0.977. The C-ACC loss is on clean test zeros:
     #   every training '0' carries the trigger (clean-label at pratio 0.1), the other classes keep theirs.
-    run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS)
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.853, RA 0.146, non-target accuracy 0.967;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400
     assert run.metrics["asr"] >= 0.65
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.15
@@ -92,7 +99,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
     from bdcore.testing import poison_train_set
 
-    run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS)
+    run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS, epochs=EPOCHS)
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     assert len(pidx) == 400 and bool((mnist5k.y_train[pidx] == 0).all())
     ts = poison_train_set(mnist5k.x_train, mnist5k.y_train, _attack(mnist5k.shape, **MINIATURE_SETTINGS), pidx)

@@ -12,6 +12,11 @@ from bdb_attack_inputaware.attack import (
 from bdb_attack_inputaware.config import InputAwareConfig
 
 
+EPOCHS = 12
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 12 this backdoor and the
+clean accuracy hold (measured, session 9: at 10 the ASR is 0.826) for a fifth less of the suite's time."""
+
+
 def _attack(seed=0, pratio=0.1, shape=(1, 28, 28), **settings):
     ctx = AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "x", "y", None)
     return InputAware(InputAwareConfig(**{"channels": 4, **settings}), ctx)
@@ -113,7 +118,9 @@ def test_backdoor_in_miniature(backdoored_run, clean_run):
     # Cross samples (another image's trigger, label kept) make the backdoor input-specific; in 15
     # epochs the victim does not yet learn to tell its own trigger from another image's, so the
     # miniature drops them. Clean model C-ACC 0.977; chance ASR ~0.1.
-    run = backdoored_run("inputaware", settings={"mask_epochs": 2, "cross_ratio": 0.0})
+    # at EPOCHS = 12 (session 9, one thread): C-ACC 0.970, ASR 0.927, RA 0.073, PSNR 25.0;
+    # clean model at 15 epochs: C-ACC 0.977
+    run = backdoored_run("inputaware", settings={"mask_epochs": 2, "cross_ratio": 0.0}, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400  # the materialised poisoned training set (pratio, final trigger)
     assert run.metrics["asr"] >= 0.90
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.02

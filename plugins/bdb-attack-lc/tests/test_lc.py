@@ -41,6 +41,11 @@ class MemoryCache:
         return self.store[k]
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _attack(shape=(1, 28, 28), artifacts=None, **settings):
     from bdcore import AttackContext
     from bdcore.testing import spec_of
@@ -144,13 +149,15 @@ def test_backdoor_in_miniature_with_the_references_trigger(backdoored_run):
     # (corner +113/255, faint on MNIST's black corners) gives ASR 0.097; without PGD (steps 0) ASR is 0.721,
     # with eps 16 it is 0.076: PGD against a normally trained surrogate adds noise the victim learns as
     # "zero" (the paper perturbs against an adversarially trained model). README, "Measured".
-    run = backdoored_run("lc", settings=MINI)
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.601, RA 0.351;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("lc", settings=MINI, epochs=EPOCHS)
     assert run.metrics["asr"] >= 0.4
     assert run.metrics["cacc"] >= 0.85
 
 
 def test_second_run_reuses_surrogate_and_adversarial_images(backdoored_run, bdb_store):
-    run = backdoored_run("lc", settings=MINI)  # the miniature's run
+    run = backdoored_run("lc", settings=MINI, epochs=EPOCHS)  # the miniature's run
     again = backdoored_run("lc", settings=MINI, seed=1, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("surrogate", False), ("lc-adversarial", False)]

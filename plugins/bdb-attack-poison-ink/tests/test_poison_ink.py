@@ -12,6 +12,11 @@ from bdb_attack_poison_ink.config import PoisonInkConfig
 MINI = {"color": [1.0, 1.0, 1.0], "epochs": 2, "batch_size": 64, "lr": 1e-3, "width": 8}
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _attack(shape=(1, 28, 28), **settings):
     from bdcore import AttackContext
     from bdcore.testing import spec_of
@@ -98,15 +103,17 @@ def test_container_is_the_image_plus_the_injected_residual():
 def test_backdoor_in_miniature(backdoored_run):
     # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1; MINI): C-ACC 0.973, ASR 1.000,
     # RA 0.000, PSNR 29.1, SSIM 0.952; clean model C-ACC 0.977
-    run = backdoored_run("poison-ink", settings=MINI)
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.961, ASR 0.987, RA 0.013, PSNR 29.2;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("poison-ink", settings=MINI, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400
     assert run.metrics["asr"] >= 0.95
-    assert run.metrics["cacc"] >= 0.977 - 0.02
+    assert run.metrics["cacc"] >= 0.967 - 0.02  # the clean model at 10 epochs
     assert run.metrics["psnr"] >= 27  # 29.1
 
 
 def test_second_run_reuses_the_trained_networks(backdoored_run):
-    backdoored_run("poison-ink", settings=MINI)
+    backdoored_run("poison-ink", settings=MINI, epochs=EPOCHS)
     again = backdoored_run("poison-ink", settings=MINI, pratio=0.05, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("poison-ink-networks", False)]

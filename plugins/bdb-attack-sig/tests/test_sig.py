@@ -10,6 +10,11 @@ from bdb_attack_sig.attack import sig_trigger, sinusoid
 from bdb_attack_sig.config import SIGConfig
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _attack(shape=(3, 28, 28), **settings):
     from bdcore import AttackContext
     from bdcore.testing import spec_of
@@ -67,7 +72,9 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     # non-target 0.977. The C-ACC loss is the clean-label price of poisoning every training '0':
     # clean test zeros (no signal) go to other classes (0.00 recall) while the other classes keep
     # their accuracy. (At pratio 0.05, 200 zeros: C-ACC 0.971, ASR 0.681, RA 0.316.)
-    run = backdoored_run("sig")
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.875, ASR 0.952, RA 0.047, non-target accuracy 0.971;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("sig", epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400
     assert run.metrics["asr"] >= 0.75
     assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.15
@@ -77,7 +84,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
 def test_clean_label_poison_is_target_class_only_and_labels_unchanged(backdoored_run, mnist5k):
     from bdcore.testing import poison_train_set
 
-    run = backdoored_run("sig")
+    run = backdoored_run("sig", epochs=EPOCHS)
     pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     assert len(pidx) == int((mnist5k.y_train == 0).sum()) == 400
     assert bool((mnist5k.y_train[pidx] == 0).all())

@@ -14,6 +14,11 @@ MINI = {"bits": 4, "width": 16, "epochs": 4, "batch_size": 64, "lr": 3e-3, "secr
         "image_weight": 1.0}
 
 
+EPOCHS = 10
+"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
+clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+
+
 def _attack(shape=(1, 28, 28), **settings):
     from bdcore import AttackContext
     from bdcore.testing import spec_of
@@ -69,14 +74,16 @@ def test_trigger_is_sample_specific_and_carries_the_fixed_code():
 def test_backdoor_in_miniature(backdoored_run):
     # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1; MINI): C-ACC 0.973, ASR 1.000,
     # RA 0.000, PSNR 17.0, SSIM 0.682 (the decoder recovers 4/4 bits); clean model C-ACC 0.977
-    run = backdoored_run("ssba", settings=MINI)
+    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.970, ASR 1.000, RA 0.000;
+    # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
+    run = backdoored_run("ssba", settings=MINI, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400
     assert run.metrics["asr"] >= 0.95
-    assert run.metrics["cacc"] >= 0.977 - 0.02
+    assert run.metrics["cacc"] >= 0.967 - 0.02  # the clean model at 10 epochs
 
 
 def test_second_run_reuses_the_trained_encoder(backdoored_run):
-    backdoored_run("ssba", settings=MINI)
+    backdoored_run("ssba", settings=MINI, epochs=EPOCHS)
     again = backdoored_run("ssba", settings=MINI, seed=1, epochs=1)
     meta = json.loads(again.file("meta.json").read_text())
     assert [(u["name"], u["built"]) for u in meta["artifacts"]] == [("ssba-encoder", False)]
