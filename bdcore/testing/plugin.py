@@ -71,7 +71,7 @@ def digits():
 MINIATURE = {"epochs": 15, "lr": 0.1, "batch_size": 128}
 """The recipe of the 'attack in miniature' tests (the 'quick' preset): small-cnn on mnist5k
 reaches ~97% in ~20 s. An attack whose backdoor and clean accuracy hold with fewer epochs may pass
-`epochs=` to `backdoored_run` to save suite time, with the numbers measured at that recipe."""
+`epochs=` (e.g. `bdcore.testing.SHORT_EPOCHS`) to `backdoored_run`, with the numbers measured there."""
 
 
 @pytest.fixture(scope="session")

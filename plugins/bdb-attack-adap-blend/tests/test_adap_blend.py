@@ -7,6 +7,7 @@ import torch
 from bdcore import AttackContext
 from bdb_attack_adap_blend.attack import AdapBlend, blend, piece_map, piece_masks
 from bdb_attack_adap_blend.config import AdapBlendConfig
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 # measured on mnist5k/small-cnn (15 epochs, lr 0.1, seed 0), cover rate = poisoning rate, C-ACC/ASR/RA
 # (clean model: C-ACC 0.977; its ASR on the adap-blend test trigger 0.082):
@@ -16,11 +17,6 @@ from bdb_attack_adap_blend.config import AdapBlendConfig
 #   pratio 0.02  (80 + 80):   0.977 / 1.000 / 0.000
 #   pratio 0.05  (200 + 200): 0.973 / 1.000 / 0.000
 PRATIO = 0.01
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
 
 
 def _ctx(shape=(1, 28, 28), seed=7, pratio=0.02):
@@ -90,7 +86,7 @@ def test_payload_gets_target_and_cover_keeps_label(mnist5k):
 
 def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     # measured at pratio 0.01 (+ 0.01 cover): C-ACC 0.972, ASR 1.000, RA 0.000; clean model C-ACC 0.977
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.969, ASR 1.000, RA 0.000;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.969, ASR 1.000, RA 0.000;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("adap-blend", pratio=PRATIO, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 80  # 40 payload + 40 cover

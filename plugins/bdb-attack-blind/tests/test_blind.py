@@ -11,11 +11,7 @@ from bdcore import StepInfo
 
 from bdb_attack_blind.attack import Blind, mgda_scales, pattern_position
 from bdb_attack_blind.config import BlindConfig
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 
 def _attack(shape=(3, 32, 32), **settings):
@@ -110,7 +106,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run):
     # threshold 1.0, whole copy stamped): C-ACC 0.969, ASR 1.000, RA 0.000; clean model C-ACC 0.977.
     # (clean weight 0.1: C-ACC 0.908, ASR 1.000.) Chance ASR is ~0.1.
     # Re-measured in session 5 (one thread): seed 0 C-ACC 0.947, ASR 1.000; seed 1 0.951 / 1.000 (clean 0.976).
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.958, ASR 1.000, RA 0.000;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.958, ASR 1.000, RA 0.000;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("blind", epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400  # the materialised poisoned training set (pratio, final trigger)

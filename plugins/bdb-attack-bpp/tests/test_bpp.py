@@ -7,11 +7,7 @@ from bdcore import StepInfo
 
 from bdb_attack_bpp.attack import Bpp, floyd_steinberg, squeeze
 from bdb_attack_bpp.config import BppConfig
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 
 def _attack(shape=(1, 28, 28), pratio=0.1, **settings):
@@ -106,7 +102,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run):
     # miniature (MNIST strokes barely change under 8-level squeezing; see README), so the test uses
     # 2 levels, neg ratio 0.1: measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0)
     # C-ACC 0.975, ASR 0.997, RA 0.003; clean model C-ACC 0.977. Chance ASR is ~0.1.
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.970, ASR 0.996, RA 0.004;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.970, ASR 0.996, RA 0.004;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("bpp", settings={"squeeze_num": 2}, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400  # the materialised poisoned training set (pratio, final trigger)

@@ -9,16 +9,12 @@ import torch
 from bdcore import dct2, rgb_to_yuv
 from bdcore import spectral_trigger as ctrl_trigger
 from bdb_attack_ctrl.config import CTRLConfig
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 REF = dict(magnitude=100.0, positions=((15, 15), (31, 31)), window=32)
 MINIATURE_SETTINGS = {"magnitude": 200.0}
 """The miniature test's setting: on one-channel 28x28 digits the reference magnitude 100 gives a
 partial backdoor only (measured ASR 0.438 at pratio 0.1, 0.008 at the reference pratio 0.05)."""
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
 
 
 def _attack(shape, **settings):
@@ -87,7 +83,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     #   magnitude 100 (reference): C-ACC 0.913, ASR 0.438, RA 0.551; at pratio 0.05: 0.972 / 0.008
     #   clean model: C-ACC 0.977, non-target accuracy 0.977. The C-ACC loss is on clean test zeros:
     #   every training '0' carries the trigger (clean-label at pratio 0.1), the other classes keep theirs.
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.853, RA 0.146, non-target accuracy 0.967;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.853, RA 0.146, non-target accuracy 0.967;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("ctrl", settings=MINIATURE_SETTINGS, epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400

@@ -10,6 +10,7 @@ from PIL import Image
 from bdb_attack_lc.attack import sign_image, stamp, trigger_delta
 from bdb_attack_lc.config import LCConfig
 from bdcore import pgd_linf
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 # the reference's "all-corners" annotation (Turner et al.'s code): (row, col) -> +1 white / -1 black
 REFERENCE_ALL_CORNERS = {
@@ -39,11 +40,6 @@ class MemoryCache:
             self.store[k] = {n: t.detach().cpu().clone() for n, t in build().items()}
         self.used.append({"name": name, "built": built})
         return self.store[k]
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
 
 
 def _attack(shape=(1, 28, 28), artifacts=None, **settings):
@@ -149,7 +145,7 @@ def test_backdoor_in_miniature_with_the_references_trigger(backdoored_run):
     # (corner +113/255, faint on MNIST's black corners) gives ASR 0.097; without PGD (steps 0) ASR is 0.721,
     # with eps 16 it is 0.076: PGD against a normally trained surrogate adds noise the victim learns as
     # "zero" (the paper perturbs against an adversarially trained model). README, "Measured".
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.601, RA 0.351;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.871, ASR 0.601, RA 0.351;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("lc", settings=MINI, epochs=EPOCHS)
     assert run.metrics["asr"] >= 0.4

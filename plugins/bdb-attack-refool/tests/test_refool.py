@@ -7,11 +7,7 @@ from bdcore import AttackContext
 from bdb_attack_refool.attack import (GHOST, IN_FOCUS, OUT_OF_FOCUS, Refool, add_reflection, gaussian_blur,
                                       shift_image)
 from bdb_attack_refool.config import RefoolConfig
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 
 def _ctx(shape=(1, 28, 28), seed=123, pratio=0.1):
@@ -128,7 +124,7 @@ def test_reflections_from_a_directory(tmp_path, mnist5k):
 def test_backdoor_in_miniature(backdoored_run, clean_run):
     # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, pratio 0.1, 200 reflections):
     # C-ACC 0.977, ASR 0.996, RA 0.004; clean model C-ACC 0.977
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.972, ASR 0.999, RA 0.001;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.972, ASR 0.999, RA 0.001;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("refool", epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400

@@ -8,11 +8,7 @@ import torch
 
 from bdb_attack_sig.attack import sig_trigger, sinusoid
 from bdb_attack_sig.config import SIGConfig
-
-
-EPOCHS = 10
-"""Victim epochs of this module's miniature: the miniature recipe trains 15, and at 10 this backdoor and the
-clean accuracy hold (measured, session 9) for a third less of the suite's time."""
+from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 
 def _attack(shape=(3, 28, 28), **settings):
@@ -72,7 +68,7 @@ def test_backdoor_in_miniature(backdoored_run, clean_run, bdb_store):
     # non-target 0.977. The C-ACC loss is the clean-label price of poisoning every training '0':
     # clean test zeros (no signal) go to other classes (0.00 recall) while the other classes keep
     # their accuracy. (At pratio 0.05, 200 zeros: C-ACC 0.971, ASR 0.681, RA 0.316.)
-    # at EPOCHS = 10 (session 9, one thread): C-ACC 0.875, ASR 0.952, RA 0.047, non-target accuracy 0.971;
+    # at SHORT_EPOCHS = 10 (session 9, one thread): C-ACC 0.875, ASR 0.952, RA 0.047, non-target accuracy 0.971;
     # clean model at 10 epochs: C-ACC 0.967 (at 15: 0.977)
     run = backdoored_run("sig", epochs=EPOCHS)
     assert run.metrics["poisoned"] == 400
