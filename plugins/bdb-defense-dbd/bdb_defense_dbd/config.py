@@ -21,7 +21,9 @@ class DBDConfig(MethodConfig):
     sce_alpha: float = Field(0.1, ge=0, description="SCE weight of cross-entropy (paper: 0.1)")
     sce_beta: float = Field(1.0, ge=0, description="SCE weight of reverse cross-entropy (paper: 1)")
     warmup_batch_size: int = Field(128, ge=1, description="stage 2 mini-batch size (paper: 128)")
-    lr: float = Field(0.002, gt=0, description="Adam learning rate of stages 2 and 3, constant (paper: 0.002)")
+    warmup_lr: float = Field(0.002, gt=0, description="stage 2 Adam learning rate, constant (paper: 0.002, the "
+                                                      "same as stage 3, over 10 epochs of 391 steps)")
+    lr: float = Field(0.002, gt=0, description="stage 3 Adam learning rate, constant (paper: 0.002)")
     epsilon: float = Field(0.5, gt=0, lt=1, description="share of the training set kept labelled: the lowest SCE "
                                                         "losses, re-selected every epoch (paper: 0.5)")
     semi_epochs: int = Field(190, ge=1, description="stage 3: MixMatch epochs (paper: 190 of 1,024 iterations)")

@@ -147,7 +147,7 @@ class DBD(Defense):
 
         adam = {"optimizer": "adam", "lr": c.lr, "weight_decay": 0.0, "schedule": "constant"}
         probe = LinearProbe(model)
-        train(probe, data, inputs.recipe.model_copy(update={**adam, "epochs": c.warmup_epochs,
+        train(probe, data, inputs.recipe.model_copy(update={**adam, "lr": c.warmup_lr, "epochs": c.warmup_epochs,
                                                            "batch_size": c.warmup_batch_size, "augment": True}),
               seed=seed + 2, params=probe.head_parameters(), hooks=[SCE(c.sce_alpha, c.sce_beta)])
         info["warmup_val_acc"] = accuracy_on(model, inputs.val)
