@@ -18,6 +18,8 @@ class ABLConfig(LGASettings):
     unlearn_epochs: int = Field(20, ge=0, description="epochs of gradient ascent on the isolated samples (paper: 20)")
     unlearn_lr: float = Field(5e-4, gt=0, description="learning rate of the unlearning stage, constant (paper: 5e-4)")
     unlearn_batch_size: int = Field(64, ge=1, description="mini-batch size of the unlearning stage (paper: 64)")
+    unlearn_augment: bool = Field(True, description="random crop/flip of the isolated images during unlearning (the "
+                                                    "reference's training transform)")
     lr: float | None = Field(None, gt=0, description="learning rate of the fine-tuning stage (cosine); None: the "
                                                      "victim recipe's")
     batch_size: int = Field(256, ge=1, description="batch size of the forward passes that measure per-sample losses")

@@ -47,7 +47,7 @@ class ABL(Defense):
         if c.unlearn_epochs:
             fine_tune(model, train.subset(isolated), inputs.recipe, seed + 2, hooks=[Ascent()],
                       epochs=c.unlearn_epochs, lr=c.unlearn_lr, batch_size=c.unlearn_batch_size,
-                      schedule="constant", augment=False)
+                      schedule="constant", augment=c.unlearn_augment)
         info["val_acc_unlearned"] = accuracy_on(model, inputs.val)
         info["flag_count"] = int(isolated.sum())
         return DefenseOutput(model=model, flagged=isolated, scores=-losses, info=info)
