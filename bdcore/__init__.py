@@ -112,6 +112,7 @@ _PUBLIC: dict[str, str] = {
     "get_module": "bdcore.modules",
     "bn_inputs": "bdcore.modules",
     "zero_bn_scale": "bdcore.modules",
+    "recalibrate_bn": "bdcore.modules",
     "prune_bn_below": "bdcore.modules",
     "CONV_TYPES": "bdcore.modules",
     "BN_TYPES": "bdcore.modules",
@@ -177,8 +178,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.models import SmallCNN
     from bdcore.modules import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, class_features,
                                 classifier, collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,
-                                last_feature_map, named_layers, penultimate, prune_bn_below, zero_bn_scale,
-                                zero_channels)
+                                last_feature_map, named_layers, penultimate, prune_bn_below, recalibrate_bn,
+                                zero_bn_scale, zero_channels)
     from bdcore.adversarial import AdversarialTraining, pgd_linf
     from bdcore.isolation import LGA, lga_isolate, lga_loss, lowest_share
     from bdcore.poison import TrainSet

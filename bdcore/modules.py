@@ -220,6 +220,27 @@ def bn_inputs(model: nn.Module, batches, reduce, layers: Sequence[tuple[str, nn.
     return {n: torch.cat(v) for n, v in out.items() if v}
 
 
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, data, batch_size: int = 256) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics as the plain average over one pass of `data`'s
+    images (a TrainSet; no augmentation, no gradient, weights unchanged). Returns the model in eval mode.
+
+    For models whose statistics no longer match the clean images they are scored on: a point on a
+    mode-connectivity curve (MCR), a model trained only on mixed-up images (DBD's MixMatch)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if bns:
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the pass
+        model.train()
+        for x, _ in data.iter_batches(batch_size):
+            model(x)
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+    return model.eval()
+
+
 def zero_bn_scale(layer: nn.Module, channels: torch.Tensor | Sequence[int]) -> None:
     """Prune BN neurons as ANP/EP/BNP do: zero their scale (gamma), keep their shift (beta)."""
     if not isinstance(layer, BN_TYPES):

@@ -1,5 +1,6 @@
 """Core pieces added for DBD, D-BR and D-ST: the contrastive loss, trust marks in labels, the
-projection and linear-probe wrappers, the SimCLR/FCT transformations and the FCT separation."""
+projection and linear-probe wrappers, the SimCLR/FCT transformations, the FCT separation and the
+BatchNorm re-estimation (DBD, MCR)."""
 
 import math
 
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 from bdcore import (LinearProbe, Projected, SmallCNN, affine_warp, center_similarity, color_jitter, contrastive_loss,
-                    fct, fct_scores, mark_untrusted, random_resized_crop, read_trust, rotate_translate,
+                    fct, fct_scores, mark_untrusted, random_resized_crop, read_trust, recalibrate_bn, rotate_translate,
                     sensitivity_split, train)
 from bdcore.config import TrainRecipe
 from bdcore.poison import TrainSet
@@ -127,3 +128,21 @@ def test_lga_settings_give_lga_isolate_its_arguments(monkeypatch):
     hooks, overrides = seen[0]
     assert hooks[0].gamma == 0.2 and int(isolated.sum()) == 3
     assert overrides == {"epochs": 20, "schedule": "cosine", "lr": 0.01, "batch_size": 64, "augment": False}
+
+
+def test_recalibrate_bn_sets_the_plain_average_over_the_data():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 9, 3))
+    bn = model[1]
+    bn.running_mean.fill_(5.0)                     # stale statistics (e.g. from mixed-up images)
+    bn.running_var.fill_(9.0)
+    x = torch.randint(0, 256, (10, 1, 3, 3), dtype=torch.uint8)
+    data = TrainSet(x, torch.zeros(10, dtype=torch.long), hflip=False)
+    recalibrate_bn(model, data, batch_size=4)     # batches of 4, 4 and 2
+    with torch.no_grad():
+        h = model[0](x.float() / 255)
+    assert not model.training and bn.momentum == 0.1
+    # the plain (cumulative) average of the three batches' means, not a momentum-weighted one
+    batch_means = [h[s:s + 4].mean((0, 2, 3)) for s in (0, 4, 8)]
+    assert torch.allclose(bn.running_mean, torch.stack(batch_means).mean(0), atol=1e-5)
+    assert int(bn.num_batches_tracked) == 3

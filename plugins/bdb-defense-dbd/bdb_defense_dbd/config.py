@@ -26,6 +26,13 @@ class DBDConfig(MethodConfig):
     lr: float = Field(0.002, gt=0, description="stage 3 Adam learning rate, constant (paper: 0.002)")
     epsilon: float = Field(0.5, gt=0, lt=1, description="share of the training set kept labelled: the lowest SCE "
                                                         "losses, re-selected every epoch (paper: 0.5)")
+    per_class: bool = Field(False, description="keep the epsilon share with the lowest loss within each (given) "
+                                               "label instead of over the whole set, so that no class loses all "
+                                               "its labelled samples (paper: over the whole set)")
+    recalibrate_bn: bool = Field(False, description="re-estimate the BatchNorm statistics on the unaugmented training "
+                                                    "images before each selection of the labelled share (after the "
+                                                    "warm-up and after every MixMatch epoch, so the final model "
+                                                    "too; paper: no, the statistics come from mixed-up images)")
     semi_epochs: int = Field(190, ge=1, description="stage 3: MixMatch epochs (paper: 190 of 1,024 iterations)")
     semi_batch_size: int = Field(128, ge=2, description="stage 3 mini-batch, labelled and unlabelled samples together "
                                                         "(paper: 64 labelled + 64 unlabelled)")

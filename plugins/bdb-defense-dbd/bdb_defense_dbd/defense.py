@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bdcore import (ContrastiveHook, Defense, DefenseInputs, DefenseOutput, LinearProbe, Projected, TrainHook,
-                    TrainSet, accuracy_on, augment, mark_untrusted, read_trust, train)
+                    TrainSet, accuracy_on, augment, mark_untrusted, read_trust, recalibrate_bn, train)
 
 from bdb_defense_dbd.config import DBDConfig
 
@@ -66,10 +66,17 @@ def sce_losses(model: nn.Module, data: TrainSet, labels: torch.Tensor, alpha: fl
     return torch.cat(out)
 
 
-def lowest(values: torch.Tensor, share: float) -> torch.Tensor:
-    """Bool mask of the int(share * n) smallest values (ties broken by index)."""
+def lowest(values: torch.Tensor, share: float, groups: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool mask of the int(share * n) smallest values (ties broken by index); with `groups`, of the
+    int(share * n_g) smallest within each group g."""
     mask = torch.zeros(len(values), dtype=torch.bool)
-    mask[torch.sort(values, stable=True).indices[:int(share * len(values))]] = True
+    if groups is None:
+        mask[torch.sort(values, stable=True).indices[:int(share * len(values))]] = True
+        return mask
+    groups = groups.cpu()
+    for g in torch.unique(groups):
+        idx = torch.nonzero(groups == g).flatten()
+        mask[idx[torch.sort(values[idx], stable=True).indices[:int(share * len(idx))]]] = True
     return mask
 
 
@@ -91,8 +98,10 @@ class MixMatch(TrainHook):
     def remine(self, model: nn.Module) -> torch.Tensor:
         """Re-select the labelled share by SCE loss under `model` and write it into the set's labels."""
         c = self.c
+        if c.recalibrate_bn:
+            recalibrate_bn(model, self.data, c.score_batch_size)
         losses = sce_losses(model, self.data, self.labels, c.sce_alpha, c.sce_beta, c.score_batch_size)
-        self.labelled = lowest(losses, c.epsilon)
+        self.labelled = lowest(losses, c.epsilon, self.labels if c.per_class else None)
         self.data.y.copy_(mark_untrusted(self.labels, ~self.labelled))
         return losses
 
@@ -160,7 +169,7 @@ class DBD(Defense):
                                                                "batch_size": c.semi_batch_size, "augment": False}),
               seed=seed + 3, hooks=[mixmatch])
         losses = sce_losses(model, data, labels, c.sce_alpha, c.sce_beta, c.score_batch_size)
-        distrusted = ~lowest(losses, c.epsilon)
+        distrusted = ~lowest(losses, c.epsilon, labels if c.per_class else None)
         info["val_acc"] = accuracy_on(model, inputs.val)
         info["flag_count"] = int(distrusted.sum())
         return DefenseOutput(model=model.eval(), flagged=distrusted, scores=losses, info=info)

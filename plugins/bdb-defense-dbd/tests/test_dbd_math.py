@@ -1,4 +1,5 @@
-"""DBD's pieces on hand numbers: symmetric cross-entropy, sharpening, the labelled share."""
+"""DBD's pieces on hand numbers: symmetric cross-entropy, sharpening, the labelled share (BN re-estimation:
+tests/test_core_pieces_defenses3.py)."""
 
 import math
 
@@ -22,3 +23,13 @@ def test_symmetric_cross_entropy_on_hand_numbers():
 def test_sharpen_and_lowest():
     assert torch.allclose(sharpen(torch.tensor([[0.6, 0.4]]), 0.5), torch.tensor([[0.36 / 0.52, 0.16 / 0.52]]))
     assert lowest(torch.tensor([3.0, 1.0, 2.0, 0.5]), 0.5).tolist() == [False, True, False, True]
+
+
+def test_lowest_per_class_keeps_every_class():
+    # globally the two smallest are both class 0; per class, the smaller half of each class is kept
+    values = torch.tensor([0.1, 0.2, 5.0, 6.0, 0.3, 9.0, 7.0, 8.0])
+    groups = torch.tensor([0, 0, 1, 1, 0, 1, 0, 1])
+    assert lowest(values, 0.25).tolist() == [True, True, False, False, False, False, False, False]
+    per_class = lowest(values, 0.5, groups)
+    assert per_class.tolist() == [True, True, True, True, False, False, False, False]
+    assert per_class[groups == 1].sum() == 2 and per_class[groups == 0].sum() == 2

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet, accuracy_on, fine_tune
+from bdcore import (Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, TrainSet, accuracy_on, fine_tune,
+                    recalibrate_bn)
 
 from bdb_defense_mcr.config import MCRConfig
 
@@ -65,18 +66,7 @@ def point_model(curve: BezierCurve, model: nn.Module, t: float, data: TrainSet, 
     params = dict(model.named_parameters())
     for n, w in curve.weights(t).items():
         params[n].copy_(w)
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if bns:
-        saved = [m.momentum for m in bns]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the pass
-        model.train()
-        for x, _ in data.iter_batches(batch_size):
-            model(x)
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-    return model.eval()
+    return recalibrate_bn(model, data, batch_size)
 
 
 class MCR(Defense):
