@@ -35,6 +35,12 @@ class DSTConfig(MethodConfig):
                                                          "extractor (paper: 10)")
     classifier_lr: float = Field(5.0, gt=0, description="ST stage 2 learning rate, SGD, constant (paper: 5)")
     classifier_batch_size: int = Field(512, ge=1, description="ST stage 2 mini-batch size (paper: 512)")
+    classifier_augment: bool = Field(True, description="ST stage 2 trains the classifier on one SimCLR view of every "
+                                                       "image (paper: yes); False: on the plain images")
+    standardize_features: bool = Field(False, description="ST stage 2 trains the classifier on features standardised "
+                                                          "by their mean and spread over the stage-2 samples' plain "
+                                                          "images, folded into the model's last layer afterwards "
+                                                          "(paper: no, raw features)")
     unlearn_weight: float = Field(0.001, ge=0, description="ST stage 2 mixed cross-entropy: CE on the trusted clean "
                                                            "samples minus this weight times CE on the suspected "
                                                            "poison (paper: 0.001)")
