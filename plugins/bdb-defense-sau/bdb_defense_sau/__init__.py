@@ -14,8 +14,9 @@ def bdb_register_defenses() -> list[DefenseSpec]:
             paper="Wei et al., Shared Adversarial Unlearning: Backdoor Mitigation by Unlearning Shared Adversarial "
                   "Examples, NeurIPS 2023",
             stage="post",
-            caveat="removes WaNet but not BadNets in the mnist5k miniature (BadNets ASR 0.90 after 140 unlearning "
-                   "steps): see its README",
+            caveat="removes WaNet and Blended but not BadNets in the mnist5k miniature (BadNets ASR 0.90): the white "
+                   "corner patch on black digits lies outside the 0.2 L-inf ball of its shared adversarial "
+                   "examples; see its README",
             config="bdb_defense_sau.config:SAUConfig",
             factory="bdb_defense_sau.defense:SAU",
             presets={"quick": {"rounds": 20, "batch_size": 32}},
