@@ -29,3 +29,13 @@ def test_d_st_trains_a_model_without_the_badnets_backdoor(backdoored_run, defend
     assert d.metrics["ra"] >= 0.85                            # measured 0.938
     assert d.metrics["cacc"] >= 0.90                          # measured 0.945 (victim 0.969; 0.697 before session 10)
     assert d.metrics["info"]["val_acc"] >= 0.85               # measured 0.975
+
+
+def test_d_st_trains_a_model_without_the_blended_backdoor(backdoored_run, defended_run):
+    """Quick preset on Blended (session 10, CLI, one thread): C-ACC 0.973 -> 0.921, ASR 1.000 -> 0.000, RA 0.391,
+    DER 0.974; separation precision 0.820, TPR 0.410, AUROC 0.954. (WaNet defeats the FCT separation: README.)"""
+    run = backdoored_run("blended")
+    d = defended_run("d-st", run.run_id)
+    assert d.metrics["detection"]["auroc"] >= 0.9                 # measured 0.954
+    assert d.metrics["asr"] <= 0.1                                # measured 0.000
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.08        # measured 0.973 -> 0.921

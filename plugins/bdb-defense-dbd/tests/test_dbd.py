@@ -40,3 +40,13 @@ def test_dbd_removes_badnets_and_keeps_accuracy(backdoored_run, defended_run):
     assert det["tpr"] >= 0.75                                     # measured 0.875
     assert d.metrics["asr"] <= 0.1                                # measured 0.023 (from 0.996)
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1         # measured 0.969 -> 0.908
+
+
+def test_dbd_removes_wanet_and_keeps_accuracy(backdoored_run, defended_run):
+    """The same cheap setting on WaNet (session 10, CLI, one thread, 48 s): C-ACC 0.973 -> 0.899, ASR 0.974 -> 0.026,
+    RA 0.861, DER 0.937; TPR 0.878, loss AUROC 0.917. (Blended is not removed: README.)"""
+    run = backdoored_run("wanet")
+    d = defended_run("dbd", run.run_id, settings=CHEAP)
+    assert d.metrics["detection"]["auroc"] >= 0.8                 # measured 0.917
+    assert d.metrics["asr"] <= 0.1                                # measured 0.026
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.11        # measured 0.973 -> 0.899
