@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bdcore.augmentation import simclr_augment
-from bdcore.modules import FeatureTap, classifier
+from bdcore.modules import FeatureTap, classifier, collect_features
 from bdcore.trainer import StepInfo, TrainHook
 
 
@@ -95,12 +95,24 @@ class Projected(nn.Module):
 class LinearProbe(nn.Module):
     """The model's classification head on its frozen trunk: the trunk always runs in eval mode
     without gradients, so training this module (with `params=probe.head_parameters()`) changes the
-    head only, BatchNorm statistics included."""
+    head only, BatchNorm statistics included.
 
-    def __init__(self, model: nn.Module) -> None:
+    With `mean` and `std` (or built by `standardized`), the head sees the trunk's features
+    standardised, `(f - mean) / std`; `fold()` then writes that into the head, so the model alone
+    computes what the probe did."""
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
         self._fc = [classifier(model)[1]]
+        self._scale = None if mean is None or std is None else (mean.detach().clone(), std.detach().clone())
+
+    @classmethod
+    @torch.no_grad()
+    def standardized(cls, model: nn.Module, data, batch_size: int = 256) -> "LinearProbe":
+        """A probe on features standardised by their mean and spread over `data`'s plain images (a TrainSet)."""
+        feats = collect_features(model, classifier(model)[1], data.iter_batches(batch_size), use_input=True)
+        return cls(model, feats.mean(0), feats.std(0) + 1e-6)
 
     def head_parameters(self) -> list[torch.Tensor]:
         """The classification head's parameters."""
@@ -111,7 +123,23 @@ class LinearProbe(nn.Module):
         self.model.eval()
         with torch.no_grad(), FeatureTap(fc, use_input=True) as tap:
             self.model(x)
-        return fc(tap.value.flatten(1))
+        f = tap.value.flatten(1)
+        if self._scale is not None:
+            f = (f - self._scale[0]) / self._scale[1]
+        return fc(f)
+
+    @torch.no_grad()
+    def fold(self) -> nn.Module:
+        """Write the standardisation into the head (W / std, b - (W / std) @ mean; nothing without one) and
+        return the model."""
+        if self._scale is not None:
+            mean, std = self._scale
+            fc = self._fc[0]
+            w = fc.weight / std
+            fc.bias.sub_(w @ mean)
+            fc.weight.copy_(w)
+            self._scale = None
+        return self.model
 
 
 class ContrastiveHook(TrainHook):

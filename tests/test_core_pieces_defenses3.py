@@ -92,6 +92,25 @@ def test_linear_probe_trains_the_head_only_and_projected_is_normalised():
     assert z.shape == (6, 5) and torch.allclose(z.norm(dim=1), torch.ones(6), atol=1e-5)
 
 
+def test_standardized_linear_probe_folds_into_the_models_last_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
+    model.train()(torch.randn(16, 1, 3, 4))  # non-trivial BN running statistics
+    x = torch.randn(8, 1, 3, 4)
+    frozen = [p.detach().clone() for p in model[:4].parameters()]
+    bn_mean = model[2].running_mean.clone()
+    probe = LinearProbe(model, torch.randn(5), torch.rand(5) + 0.5)
+    with torch.no_grad():
+        model[4].weight.normal_()
+        model[4].bias.normal_()
+    expected = probe(x)
+    assert torch.allclose(probe(x), expected)                       # the trunk runs in eval mode
+    assert torch.equal(model[2].running_mean, bn_mean)              # and leaves the BN statistics alone
+    probe.fold()
+    assert torch.allclose(model.eval()(x), expected, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, model[:4].parameters()))
+
+
 # LGA isolation (bdcore.isolation, shared by ABL and NAB): the training overrides reach the trainer
 def test_lga_isolate_passes_its_training_overrides(monkeypatch):
     import bdcore.defense

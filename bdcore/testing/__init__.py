@@ -18,8 +18,8 @@ TINY_EPOCHS = 1
 
 TINY_DATASET = "digits"
 """Dataset of the conformance kit's tiny runs: scikit-learn's 1,797 8x8 digits. Every attack and defense
-runs on it, and a tiny run costs 0.1-1.5 s there against 4-20 s on mnist5k (session 10: the
-reproducibility checks, every method run twice, went from ~575 s of CPU to ~40 s); the checks test
+runs on it, and a tiny run costs 0.1-1.5 s there against 4-41 s on mnist5k (session 10: the
+reproducibility and sealed-input checks went from ~575 s of CPU to ~55 s); the checks test
 determinism and plumbing, which do not depend on the image size."""
 
 SHORT_EPOCHS = 10
@@ -347,9 +347,8 @@ def installed(kind: str) -> list[str]:
 
 
 __all__ = [
-    "BdbError", "TINY_EPOCHS", "SHORT_EPOCHS", "CLEAN_CACC_SHORT", "tiny_recipe", "attack_config", "check_metadata",
-    "check_config_roundtrip",
-    "check_light_import", "TINY_DATASET", "tiny_attack_run", "tiny_defense_run", "assert_same_snapshot", "check_attack_runs",
-    "check_defense_runs", "check_sealed_inputs", "check_plugins_load", "check_analysis", "analysis_context",
-    "installed", "load_attack_run", "poison_train_set",
+    "BdbError", "TINY_EPOCHS", "TINY_DATASET", "SHORT_EPOCHS", "CLEAN_CACC_SHORT", "tiny_recipe", "attack_config",
+    "check_metadata", "check_config_roundtrip", "check_light_import", "tiny_attack_run", "tiny_defense_run",
+    "assert_same_snapshot", "check_attack_runs", "check_defense_runs", "check_sealed_inputs", "check_plugins_load",
+    "check_analysis", "analysis_context", "installed", "load_attack_run", "poison_train_set",
 ]

@@ -11,8 +11,9 @@ a model from scratch in two stages:
    trigger towards the target class;
 2. the classification head learns on the frozen extractor from the trusted clean samples
    (cross-entropy) while pushing away from the suspected poison (minus a small weight times its
-   cross-entropy); optionally on the plain images and on standardised features (`StandardizedProbe`,
-   folded into the model's last layer afterwards), which the miniature preset needs.
+   cross-entropy); optionally on the plain images and on standardised features
+   (`LinearProbe.standardized`, folded into the model's last layer afterwards), which the miniature
+   preset needs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import (ContrastiveHook, Defense, DefenseInputs, DefenseOutput, FeatureTap, LinearProbe, Projected,
-                    TrainHook, TrainSet, accuracy_on, classifier, collect_features, distinguish, mark_untrusted,
-                    read_trust, simclr_augment, train)
+from bdcore import (ContrastiveHook, Defense, DefenseInputs, DefenseOutput, LinearProbe, Projected, TrainHook,
+                    TrainSet, accuracy_on, distinguish, mark_untrusted, read_trust, simclr_augment, train)
 
 from bdb_defense_d_st.config import DSTConfig
 
@@ -51,36 +51,6 @@ class MixedCE(TrainHook):
         if self.augment:
             x = simclr_augment(x, step.gen, self.hflip)
         return mixed_cross_entropy(model(x), y, self.weight)
-
-
-class StandardizedProbe(nn.Module):
-    """A linear classifier on the frozen trunk's standardised features: `(f - mean) / std` with the
-    statistics given, the trunk in eval mode without gradients (as `bdcore.LinearProbe`). `fold()`
-    writes the equivalent weights into the model's own last layer."""
-
-    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.model = model
-        self._fc = [classifier(model)[1]]
-        self.register_buffer("mean", mean.detach().clone())
-        self.register_buffer("std", std.detach().clone())
-        self.head = nn.Linear(self._fc[0].in_features, self._fc[0].out_features).to(mean.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        model, fc = self.model, self._fc[0]
-        model.eval()
-        with torch.no_grad(), FeatureTap(fc, use_input=True) as tap:
-            model(x)
-        return self.head((tap.value.flatten(1) - self.mean) / self.std)
-
-    @torch.no_grad()
-    def fold(self) -> nn.Module:
-        """Set the model's last layer to W / std and b - (W / std) @ mean; returns the model."""
-        fc = self._fc[0]
-        w = self.head.weight / self.std
-        fc.weight.copy_(w.reshape(fc.weight.shape))
-        fc.bias.copy_(self.head.bias - w @ self.mean)
-        return self.model
 
 
 class DST(Defense):
@@ -112,20 +82,14 @@ class DST(Defense):
         stage2 = TrainSet(data.x[keep.to(data.device)], mark_untrusted(data.y, sep.poison)[keep.to(data.device)],
                           hflip=data.hflip, device=data.device)
         if c.standardize_features:
-            with torch.no_grad():
-                feats = collect_features(model, classifier(model)[1], stage2.iter_batches(c.score_batch_size),
-                                         use_input=True)
-            probe = StandardizedProbe(model, feats.mean(0), feats.std(0) + 1e-6)
-            params = list(probe.head.parameters())
+            probe = LinearProbe.standardized(model, stage2, c.score_batch_size)
         else:
             probe = LinearProbe(model)
-            params = probe.head_parameters()
         stats = train(probe, stage2, inputs.recipe.model_copy(update={
             "epochs": c.classifier_epochs, "lr": c.classifier_lr, "batch_size": c.classifier_batch_size,
             "optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "augment": False}),
-            seed=seed + 4, params=params, hooks=[MixedCE(c.unlearn_weight, c.classifier_augment)])
-        if c.standardize_features:
-            probe.fold()
+            seed=seed + 4, params=probe.head_parameters(), hooks=[MixedCE(c.unlearn_weight, c.classifier_augment)])
+        probe.fold()
         info["classifier_loss"] = stats.final_loss
         info["val_acc"] = accuracy_on(model, inputs.val)
         info["flag_count"] = int(sep.poison.sum())

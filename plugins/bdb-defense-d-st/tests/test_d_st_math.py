@@ -20,29 +20,6 @@ def test_mixed_cross_entropy_subtracts_the_weighted_poison_term():
     assert abs(float(mixed_cross_entropy(torch.zeros(1, 3), torch.tensor([2]), 0.5)) - math.log(3)) < 1e-6
 
 
-def test_standardized_probe_folds_into_the_models_last_layer():
-    from torch import nn
-
-    from bdb_defense_d_st.defense import StandardizedProbe
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
-    model.train()(torch.randn(16, 1, 3, 4))  # non-trivial BN running statistics
-    x = torch.randn(8, 1, 3, 4)
-    frozen = [p.detach().clone() for p in model[:4].parameters()]
-    bn_mean = model[2].running_mean.clone()
-    probe = StandardizedProbe(model, torch.randn(5), torch.rand(5) + 0.5)
-    with torch.no_grad():
-        probe.head.weight.normal_()
-        probe.head.bias.normal_()
-    expected = probe(x)
-    assert torch.allclose(probe(x), expected)                       # the trunk runs in eval mode
-    assert torch.equal(model[2].running_mean, bn_mean)              # and leaves the BN statistics alone
-    probe.fold()
-    assert torch.allclose(model.eval()(x), expected, atol=1e-5)
-    assert all(torch.equal(a, b) for a, b in zip(frozen, model[:4].parameters()))
-
-
 def test_stage_two_settings_default_to_the_paper():
     from bdb_defense_d_st.config import DSTConfig
 
