@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bdb developer entry point.
 #   ./dev.sh demo          set up .venv (bdcore, the CLI, every plugin under plugins/) and run the demo benchmark
-#   ./dev.sh test [args]   set up .venv and run the tests (extra args go to pytest)
+#   ./dev.sh test [--isa avx2|avx512|default] [args]
+#                          set up .venv and run the tests (extra args go to pytest); --isa caps the kernels
+#                          torch and oneDNN may use, to reproduce a CPU of that instruction set
 #   ./dev.sh setup         only set up .venv
 #   ./dev.sh docs          build the public API reference (docs/api -> docs/_build/api)
 #   ./dev.sh wheels [dirs] build wheels of bdcore and every plugin (or of the given project dirs) into
@@ -23,7 +25,7 @@ setup() {
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
     "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
   fi
-  "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3" "sphinx>=7"
+  "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3" "pytest-timeout>=2" "sphinx>=7"
   # the optional extras, so that the Ray executor, Parquet export and the umap/shap analysis tools are tested
   local editables=(-e ".[ray,parquet,analysis]")
   for d in plugins/*/; do
@@ -59,6 +61,18 @@ case "$cmd" in
   # Tests: one torch thread per worker, one worker per core. CPU convolutions give slightly
   # different numbers with different thread counts, and the plugins' thresholds were measured
   # single-threaded; xdist keeps every core busy.
-  test) setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" --dist worksteal "$@" ;;
+  # --isa: the kernel set, as torch would pick it on a CPU of that instruction set (the verdicts must be the
+  # same on every one: see tests/THRESHOLDS.md).
+  test)
+    if [ "${1:-}" = "--isa" ]; then
+      case "${2:-}" in
+        avx2) export ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 ;;
+        avx512) export ONEDNN_MAX_CPU_ISA=AVX512_CORE ATEN_CPU_CAPABILITY=avx512 ;;
+        default) export ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default ;;
+        *) echo "error: --isa takes avx2, avx512 or default (got '${2:-}')" >&2; exit 2 ;;
+      esac
+      shift 2
+    fi
+    setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" --dist worksteal "$@" ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

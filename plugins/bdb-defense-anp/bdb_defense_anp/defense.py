@@ -143,4 +143,6 @@ class ANP(Defense):
             "threshold": threshold, "pruned": pruned, "pruned_count": sum(len(v) for v in pruned.values()),
             "neurons": fwd.n, "val_acc_after": accuracy_on(model, inputs.val),
         })
+        if not info["pruned_count"]:
+            info["unchanged"] = f"no neuron's mask fell below the pruning threshold {threshold}"
         return DefenseOutput(model=model, info=info)

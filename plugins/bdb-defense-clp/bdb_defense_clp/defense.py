@@ -49,10 +49,13 @@ class CLP(Defense):
             zero_channels(bn, idx)
             pruned[bn_name] = int(idx.numel())
         total = sum(bn.num_features for _, _, _, bn in pairs)
-        return DefenseOutput(model=model.eval(), info={
+        info = {
             "u": self.config.u,
             "layers": len(pairs),
             "pruned_per_layer": pruned,
             "pruned_total": sum(pruned.values()),
             "channels_total": total,
-        })
+        }
+        if not info["pruned_total"]:
+            info["unchanged"] = f"no channel's Lipschitz bound exceeds its layer's mean + {self.config.u} std"
+        return DefenseOutput(model=model.eval(), info=info)

@@ -62,6 +62,7 @@ class NeuralCleanse(Defense):
         }
         if not flagged:
             info["val_acc_after"] = info["val_acc_before"]
+            info["unchanged"] = f"no class's anomaly index exceeds {c.anomaly_threshold}: no trigger to unlearn"
             return DefenseOutput(model=model, info=info)
         hook = StampReversedTriggers(rev.masks[flagged], rev.patterns[flagged], c.unlearn_share)
         recipe = inputs.recipe.model_copy(update={

@@ -142,9 +142,13 @@ class RNP(Defense):
             pruned = prune_smallest(model, mask, c.pruning_number)
         else:
             pruned = prune_below(model, mask, c.threshold)
-        return DefenseOutput(model=model.eval(), info={
+        info = {
             "samples": len(data), "unlearn_epoch_acc": accs, "unlearned_val_acc": accuracy_on(unlearned, inputs.val),
             "mask_quantiles": {str(q): round(float(flat.quantile(q)), 4) for q in (0.0, 0.01, 0.05, 0.1, 0.5)},
             "pruned": pruned, "pruned_count": sum(len(v) for v in pruned.values()), "neurons": int(flat.numel()),
             "val_acc_before": val_before, "val_acc_after": accuracy_on(model, inputs.val),
-        })
+        }
+        if not info["pruned_count"]:
+            rule = f"{c.pruning_number} smallest" if c.pruning_by == "number" else f"below {c.threshold}"
+            info["unchanged"] = f"no neuron's recovered mask was pruned ({rule})"
+        return DefenseOutput(model=model.eval(), info=info)
