@@ -1,6 +1,6 @@
 """Core pieces added for DBD, D-BR and D-ST: the contrastive loss, trust marks in labels, the
 projection and linear-probe wrappers, the SimCLR/FCT transformations, the FCT separation and the
-BatchNorm re-estimation (DBD, MCR)."""
+BatchNorm re-estimation (DBD, MCR); and the LGA isolation of ABL and NAB."""
 
 import math
 
@@ -99,12 +99,14 @@ def test_standardized_linear_probe_folds_into_the_models_last_layer():
     x = torch.randn(8, 1, 3, 4)
     frozen = [p.detach().clone() for p in model[:4].parameters()]
     bn_mean = model[2].running_mean.clone()
-    probe = LinearProbe(model, torch.randn(5), torch.rand(5) + 0.5)
+    mean, std = torch.randn(5), torch.rand(5) + 0.5
+    probe = LinearProbe(model, mean, std)
     with torch.no_grad():
         model[4].weight.normal_()
         model[4].bias.normal_()
-    expected = probe(x)
-    assert torch.allclose(probe(x), expected)                       # the trunk runs in eval mode
+        expected = model[4]((model[:4].eval()(x) - mean) / std)  # BN on its running statistics
+    model.train()
+    assert torch.allclose(probe(x), expected, atol=1e-6)            # the trunk runs in eval mode
     assert torch.equal(model[2].running_mean, bn_mean)              # and leaves the BN statistics alone
     probe.fold()
     assert torch.allclose(model.eval()(x), expected, atol=1e-5)

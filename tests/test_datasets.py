@@ -108,6 +108,46 @@ def test_mnist_idx_gz_is_cached_and_reused(tmp_path, monkeypatch):
         mnist.load_mnist(str(tmp_path))
 
 
+@pytest.mark.parametrize("damage", ["truncated", "byte-flipped", "garbage", "empty"])
+def test_a_damaged_cache_file_is_decoded_again_and_rewritten(damage, tmp_path, monkeypatch):
+    ref = _mnist_files(tmp_path)
+    first = mnist.load_mnist(str(tmp_path))
+    cache = first.info["cache"]
+    good = open(cache, "rb").read()
+    bad = {"truncated": good[: len(good) // 2], "empty": b"", "garbage": bytes(len(good)),
+           # one pixel of the last test image: the header still parses and every shape matches
+           "byte-flipped": good[:-3] + bytes([good[-3] ^ 0xFF]) + good[-2:]}[damage]
+    with open(cache, "wb") as fh:
+        fh.write(bad)
+    decodes = []
+    real = mnist._split
+    monkeypatch.setattr(mnist, "_split", lambda *a: decodes.append(a) or real(*a))
+    again = mnist.load_mnist(str(tmp_path))
+    assert len(decodes) == 2, "the damaged cache file was trusted"
+    for k in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(again, k), getattr(first, k)), k
+    assert torch.equal(again.x_test[:, 0], torch.from_numpy(ref["t10k"][0].astype(np.uint8)))
+    assert again.info["cache"] == cache and open(cache, "rb").read() == good  # rewritten whole
+    decodes.clear()
+    mnist.load_mnist(str(tmp_path))
+    assert not decodes  # and read from the cache again
+
+
+def test_an_unwritable_cache_folder_warns_and_still_loads(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    ref = _mnist_files(tmp_path / "data")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go: unwritable even for root")
+    monkeypatch.setenv("BDB_DATA_CACHE", str(blocker / "cache"))
+    with pytest.warns(UserWarning, match="could not write the decoded cache"):
+        ds = mnist.load_mnist(str(tmp_path / "data"))
+    assert ds.info["cache"] is None
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(ref["train"][0].astype(np.uint8)))
+    assert torch.equal(ds.y_test, torch.arange(5))
+    assert not (tmp_path / "data" / ".bdb-cache").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "not-a-folder"]  # no stray temporary file
+
+
 def test_mnist_errors(tmp_path):
     _mnist_files(tmp_path, gz=False)
     assert mnist.load_mnist(str(tmp_path)).x_train.shape == (12, 1, 28, 28)

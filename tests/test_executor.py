@@ -104,10 +104,16 @@ def test_pool_matches_serial_and_isolates_a_failure(tmp_path):
     assert [o.status for o in again] == ["reused", "reused", "failed", "skipped"]
 
 
-def _complete_runs(root: Path) -> list[str]:
+def _complete_runs(root: Path) -> dict[str, tuple[int, int]]:
+    """Finished run ids -> (inode, mtime in ns) of their COMPLETE marker: a run computed again gets a new one."""
     runs = root / "runs"
-    return sorted(p.name for p in runs.iterdir() if not p.name.startswith(".") and (p / "COMPLETE").exists()) \
-        if runs.is_dir() else []
+    out = {}
+    for p in runs.iterdir() if runs.is_dir() else []:
+        mark = p / "COMPLETE"
+        if not p.name.startswith(".") and mark.exists():
+            st = mark.stat()
+            out[p.name] = (st.st_ino, st.st_mtime_ns)
+    return out
 
 
 def _kill_mid_grid_then_finish(tmp_path: Path, extra: list[str]) -> None:
@@ -135,6 +141,7 @@ def _kill_mid_grid_then_finish(tmp_path: Path, extra: list[str]) -> None:
                                                                 ("blended", "ft"), ("blended", "none")]
     final = _complete_runs(runs)
     assert len(final) == 4 and set(first) <= set(final)  # nothing lost, nothing run twice under a new id
+    assert {rid: final[rid] for rid in first} == first  # the runs finished before the kill were not redone
     assert len({r["run_id"] for r in rows}) == 4
 
 

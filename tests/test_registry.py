@@ -71,19 +71,27 @@ def _run(args, env_extra=None):
                           timeout=120)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list", "attacks"], ["list", "defenses", "--json"], ["plugins"],
-                                  ["info", "badnet"]])
-def test_listing_does_not_import_torch(args):
-    code = (
+@pytest.mark.parametrize("args,code,shown", [
+    (["--help"], 0, "Usage: bdb"), (["list", "attacks"], 0, "badnet"), (["list", "defenses", "--json"], 0, '"name": "ft"'),
+    (["plugins"], 0, "bdb-attack-badnet"), (["info", "badnet"], 0, "Gu et al.,"),
+    (["info", "badnets"], 2, "error: no attack, defense, dataset, model or analysis is called 'badnets'"),
+])
+def test_listing_does_not_import_torch(args, code, shown):
+    prog = (
         "import sys\n"
         f"sys.argv = ['bdb', *{args!r}]\n"
         "from bdcore_cli.main import app\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "try:\n    app()\n    code = 0\nexcept SystemExit as e:\n    code = e.code or 0\n"
         "loaded = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
-        "sys.stderr.write('TORCH-LOADED' if loaded else 'TORCH-FREE')\n"
+        "sys.stderr.write(f'\\nexit {code}, ' + ('TORCH-LOADED' if loaded else 'TORCH-FREE'))\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert res.stderr.strip().endswith("TORCH-FREE"), res.stderr[-2000:]
+    res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
+    *messages, last = [ln for ln in res.stderr.splitlines() if ln.strip()] or [""]
+    assert last == f"exit {code}, TORCH-FREE", res.stderr[-2000:]
+    if code:  # bad input: one error line, nothing on stdout
+        assert len(messages) == 1 and messages[0].startswith(shown) and not res.stdout, res.stderr
+    else:
+        assert not messages and shown in res.stdout, res.stderr[-2000:]
 
 
 def test_a_broken_installed_plugin_does_not_break_the_cli(tmp_path):

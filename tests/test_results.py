@@ -184,7 +184,12 @@ def test_exports_round_trip(known_store, tmp_path):
     assert single[0]["asr"] == 0.97
 
     table = bdb(store, "results", "--grid", "seeds")
-    assert table.exit_code == 0 and "n" in table.stdout and "80.00" in table.stdout
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    header = next([c.strip() for c in ln.split("┃")[1:-1]] for ln in lines if ln.startswith("┃"))
+    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in lines if ln.startswith("│ badnet")]
+    n, cacc = header.index("n"), header.index("C-ACC %")  # each row's first line: n, then the mean
+    assert [(r[1], r[n], r[cacc]) for r in rows] == [("none", "3", "80.00"), ("ft", "3", "75.00")]
 
 
 @pytest.mark.parametrize("args,fragments", [

@@ -2,8 +2,9 @@
 
 The rendered plugins are installed with `pip install --target` into a private directory that only
 the subprocesses see (PYTHONPATH), never into the shared environment. The rendered attack, dataset
-and model plugins' own tests run here too; the defense's need a 15-epoch BadNets model (about a
-minute), so only its registration and settings are checked.
+and model plugins' own tests run here too. The defense's need a 15-epoch BadNets model (about a
+minute), so instead it is run from the command line, as its author would first try it: a one-epoch
+BadNets run on digits, then `bdb defend` on it.
 """
 
 from __future__ import annotations
@@ -108,6 +109,27 @@ def test_rendered_plugin_tests_pass(kind, rendered):
     summary = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     assert res.returncode == 0, f"rendered {kind} tests failed:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
     assert re.match(r"^\d+ passed(, \d+ warnings?)? in ", summary), f"unexpected summary: {summary!r}"
+
+
+def test_rendered_defense_defends_a_stored_attack_run(rendered, bdb_store):
+    # ~8 s of CPU with OMP_NUM_THREADS=1, most of it the command's start-up (torch, the registry). The
+    # attack run is the kit's tiny BadNets run that check_defense_runs also uses (usually stored already).
+    from bdcore import testing as kit
+
+    _, _, site = rendered
+    attacked = kit.tiny_attack_run("badnet", bdb_store, seed=1)
+    res = json.loads(bdb(site, "defend", NAMES["defense"], "--attack-run", attacked.run_id, "--preset", "quick",
+                         "--set", "epochs=2", "--device", "cpu", "--runs", str(bdb_store.root), "--json").stdout)
+    assert res["run_id"].startswith("d-")
+    assert res["before"]["asr"] == attacked.metrics["asr"] and res["before"]["cacc"] == attacked.metrics["cacc"]
+    for k in ("cacc", "asr", "ra", "der"):
+        assert 0.0 <= res[k] <= 1.0, (k, res)
+    run = bdb_store.load(res["run_id"])
+    assert run.file("model.safetensors").is_file() and run.metrics["der"] == res["der"]
+    meta = json.loads(run.file("meta.json").read_text())
+    assert meta["versions"]["plugins"][f"bdb-defense-{NAMES['defense']}"] == "0.1.0"
+    info = run.metrics["info"]
+    assert info["head"] and {"val_acc_before", "val_acc_after"} <= info.keys()  # what the template's run() returns
 
 
 @pytest.mark.parametrize("args", [

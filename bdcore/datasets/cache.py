@@ -3,8 +3,11 @@
 Decoding thousands of PPM/JPEG/PNG files (or gunzipping idx files) happens once; later loads read
 `<root>/.bdb-cache/<dataset>-<key>.safetensors` (override the folder with $BDB_DATA_CACHE). The key
 hashes every source file's relative path, size and mtime plus the loader's own parameters and
-format version, so a changed, added or removed file re-decodes. Safetensors holds only tensors and
-strings: nothing is unpickled. An unwritable cache folder only costs the speed-up.
+format version, so a changed, added or removed file re-decodes. The file also records a sha256 of
+its tensors (names, dtypes, shapes, bytes) and metadata, checked on every read: a damaged file
+(truncated, bytes flipped, header edited) is decoded again and rewritten, never trusted. Safetensors
+holds only tensors and strings: nothing is unpickled. An unwritable cache folder only costs the
+speed-up (a warning says so).
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ def fingerprint(base: Path, files: Iterable[Path], params: dict) -> str:
     return h.hexdigest()[:20]
 
 
+def _digest(arrays: dict[str, torch.Tensor], key: str, meta: dict) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, the key and the metadata (sha256 runs
+    at ~1.5 GB/s: ~10 ms for 5,000 32x32 colour images, a fraction of reading them)."""
+    h = hashlib.sha256(json.dumps({"key": key, "meta": meta}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        arr = arrays[name].contiguous().numpy()
+        h.update(f"{name}\0{arr.dtype}\0{arr.shape}\n".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
 def cache_dir(base: Path) -> Path:
     """Where decoded datasets are cached: $BDB_DATA_CACHE or <data folder>/.bdb-cache."""
     env = os.environ.get("BDB_DATA_CACHE")
@@ -50,32 +64,37 @@ def cached(name: str, base: Path, files: Iterable[Path], params: dict,
 
     key = fingerprint(base, files, params)
     path = cache_dir(base) / f"{name}-{key}.safetensors"
-    if path.is_file():
-        try:
+    try:
+        if path.is_file():
             with safe_open(str(path), framework="pt") as fh:
-                meta = json.loads((fh.metadata() or {}).get("bdb", "{}"))
+                stored = json.loads((fh.metadata() or {}).get("bdb", "{}"))
             arrays = load_file(str(path))
-            if meta.get("key") == key:
-                return arrays, meta.get("meta", {}), path
-        except (SafetensorError, OSError, ValueError):
-            pass  # a damaged cache file is rebuilt below
+            if (isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("meta"), dict)
+                    and stored.get("sha256") == _digest(arrays, key, stored["meta"])):
+                return arrays, stored["meta"], path
+    except (SafetensorError, OSError, ValueError, TypeError):
+        pass  # a damaged (or unreadable, or pre-checksum) cache file is decoded again and rewritten below
     decoded, meta = decode()
     arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in decoded.items()}
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)
         save_file(arrays, tmp,
-                  metadata={"bdb": json.dumps({"key": key, "meta": meta})})
+                  metadata={"bdb": json.dumps({"key": key, "meta": meta, "sha256": _digest(arrays, key, meta)})})
         os.replace(tmp, path)
-        if not os.environ.get("BDB_DATA_CACHE"):  # a per-root folder: older versions of this dataset are stale
-            for old in path.parent.glob(f"{name}-*.safetensors"):
-                if old != path:
-                    old.unlink(missing_ok=True)
     except OSError as exc:
-        if "tmp" in locals():
+        if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         warnings.warn(f"{name}: could not write the decoded cache under {path.parent} ({exc}); "
                       "set BDB_DATA_CACHE to a writable folder to load faster next time", stacklevel=2)
         return arrays, meta, None
+    if not os.environ.get("BDB_DATA_CACHE"):  # a per-root folder: older versions of this dataset are stale
+        for old in path.parent.glob(f"{name}-*.safetensors"):
+            if old != path:
+                try:
+                    old.unlink(missing_ok=True)
+                except OSError:
+                    pass  # a stale file we may not remove only takes space
     return arrays, meta, path

@@ -25,11 +25,7 @@ determinism and plumbing, which do not depend on the image size."""
 SHORT_EPOCHS = 10
 """Victim epochs an attack's miniature test may train instead of the miniature recipe's 15
 (`bdcore.testing.plugin.MINIATURE`) where its backdoor and clean accuracy hold, measured: a third
-less suite time (session 9)."""
-
-CLEAN_CACC_SHORT = 0.967
-"""C-ACC of the clean model at SHORT_EPOCHS (mnist5k, small-cnn, seed 0, one thread; 0.977 at 15)."""
-
+less suite time (session 9). The fixture `clean_run_short` is the clean model trained that long."""
 
 def tiny_recipe(**overrides: Any):
     """A training recipe for fast tests on the embedded data: the 'quick' preset (SGD, lr 0.1, cosine)
@@ -119,16 +115,17 @@ def tiny_attack_run(name: str, store, *, seed: int = 0, force: bool = False, dat
 
 
 def tiny_defense_run(name: str, attack_run_id: str, store, *, seed: int = 0, force: bool = False,
-                     settings: dict[str, Any] | None = None):
-    """A defense run with the spec's test settings on a finished attack run."""
+                     settings: dict[str, Any] | None = None, reg: Any = None):
+    """A defense run with the spec's test settings on a finished attack run (`reg`: another registry than
+    the installed plugins', as in the kit's own tests)."""
     from bdcore.config import DefenseRunConfig
     from bdcore.harness import run_defense
 
-    spec = spec_of("defense", name)
+    spec = (reg or _registry()).get("defense", name)
     merged = dict(spec.test_settings)
     merged.update(settings or {})
     cfg = DefenseRunConfig(defense=name, defense_config=merged, attack_run=attack_run_id, seed=seed, preset="quick")
-    return run_defense(cfg, store=store, force=force, device="cpu")
+    return run_defense(cfg, store=store, force=force, device="cpu", reg=reg)
 
 
 def _snapshot(store, run) -> tuple[str, dict, dict]:
@@ -164,7 +161,8 @@ def check_attack_runs(name: str, store) -> None:
 
 
 def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
-    """A tiny defense run on a tiny attack run completes, and rerunning it gives identical results.
+    """A tiny defense run on a tiny attack run completes, does something (`check_defense_acts`), and rerunning
+    it gives identical results.
 
     The attack run is a one-epoch run (so a defense that retrains or trains its own model does so for
     one epoch) with its own seed: not the run that check_attack_runs replaces with --force, which a
@@ -173,6 +171,7 @@ def check_defense_runs(name: str, store, attack: str = "badnet") -> None:
     first = tiny_defense_run(name, arun.run_id, store, force=True)
     for k in ("cacc", "asr", "ra", "der"):
         assert 0.0 <= first.metrics[k] <= 1.0, f"{name}: {k} out of range"
+    check_defense_acts(name, store, first)
     snap = _snapshot(store, first)
     again = tiny_defense_run(name, arun.run_id, store, force=True)
     assert_same_snapshot(snap, _snapshot(store, again))
@@ -222,21 +221,30 @@ def _reachable(root: Any, limit: int = 10_000) -> list[tuple[str, Any]]:
     return out
 
 
-def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
-    """A defense's inputs hold images and labels only: no attack object (so no trigger and no
-    target), no poison mask or indices; its artifact cache is its own namespace."""
-    from bdcore.attack import Attack
+def _tiny_defense_setup(name: str, store, attack: str, reg: Any = None):
+    """The harness's defense setup (threat-model inputs and the built defense) on a tiny attack run."""
+    import torch
+
     from bdcore.config import DefenseRunConfig
     from bdcore.harness import _resolve_method, defense_setup
 
+    reg = reg or _registry()
     arun = tiny_attack_run(attack, store, epochs=1)
-    spec = spec_of("defense", name)
+    spec = reg.get("defense", name)
     cfg = DefenseRunConfig(defense=name, defense_config=dict(spec.test_settings), attack_run=arun.run_id,
                            preset="quick")
-    _, dcfg = _resolve_method(_registry(), "defense", name, cfg.defense_config, "quick")
+    _, dcfg = _resolve_method(reg, "defense", name, cfg.defense_config, "quick")
+    return spec, defense_setup(cfg, spec, dcfg, store, torch.device("cpu"), reg=reg)
+
+
+def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
+    """A defense's inputs hold images and labels only: no attack object (so no trigger and no
+    target), no poison mask or indices; its artifact cache is its own namespace."""
     import torch
 
-    setup = defense_setup(cfg, spec, dcfg, store, torch.device("cpu"))
+    from bdcore.attack import Attack
+
+    spec, setup = _tiny_defense_setup(name, store, attack)
     for path, obj in _reachable(setup.inputs):
         assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's inputs at {path}"
         leaf = path.rsplit(".", 1)[-1].lower()
@@ -249,6 +257,45 @@ def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
     assert root.parts[-2:] == ("defense", name), f"{name}: artifact cache {root} is not the defense's own"
     for path, obj in _reachable(setup.defense.ctx):
         assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's context at {path}"
+
+
+def check_defense_acts(name: str, store, run: Any = None, *, attack: str = "badnet", reg: Any = None) -> None:
+    """A defense does something (checked on a finished defense run; by default the tiny run on a tiny `attack`
+    run, made or reused): a post- or in-training defense stores a model that differs from the backdoored
+    one; a data filter's or detector's scores are not all equal (AUROC not exactly 0.5) or its flags not all
+    the same; an input detector likewise on the test inputs. A defense that, by its own rule, leaves the model
+    as it is (e.g. it detected nothing) says why in `info["unchanged"]`."""
+    import torch
+
+    reg = reg or _registry()
+    spec = reg.get("defense", name)
+    if run is None:
+        arun = tiny_attack_run(attack, store, seed=1)
+        run = tiny_defense_run(name, arun.run_id, store, reg=reg)
+    m = run.metrics
+    why = (m.get("info") or {}).get("unchanged")
+    if why is not None:
+        assert isinstance(why, str) and len(why) >= 10, f"{name}: info['unchanged'] must say why, in words"
+        return
+
+    def decides(det: dict | None) -> bool:
+        if not det:
+            return False
+        flags_vary = 0 < det["tp"] + det["fp"] < det["tp"] + det["fp"] + det["tn"] + det["fn"]
+        return flags_vary or ("auroc" in det and det["auroc"] != 0.5)
+
+    if spec.stage in ("post", "in"):
+        assert run.file("model.safetensors").is_file(), f"{name}: a {spec.stage} defense returned no model"
+        after = store.load_tensors(run, "model.safetensors")
+        before = store.load_tensors(store.load(run.config["attack_run"]), "model.safetensors")
+        same = before.keys() == after.keys() and all(
+            before[k].shape == after[k].shape and torch.equal(before[k], after[k]) for k in before)
+        assert not same, (f"{name}: returned the backdoored model unchanged; a defense that decides to change "
+                          "nothing says why in info['unchanged']")
+    elif spec.stage in ("pre", "detect-data"):
+        assert decides(m.get("detection")), f"{name}: every training sample got the same score and verdict"
+    elif spec.stage == "detect-input":
+        assert decides(m.get("input_detection")), f"{name}: every test input got the same score and verdict"
 
 
 def _registry():
@@ -347,8 +394,9 @@ def installed(kind: str) -> list[str]:
 
 
 __all__ = [
-    "BdbError", "TINY_EPOCHS", "TINY_DATASET", "SHORT_EPOCHS", "CLEAN_CACC_SHORT", "tiny_recipe", "attack_config",
+    "BdbError", "TINY_EPOCHS", "TINY_DATASET", "SHORT_EPOCHS", "tiny_recipe", "attack_config",
     "check_metadata", "check_config_roundtrip", "check_light_import", "tiny_attack_run", "tiny_defense_run",
-    "assert_same_snapshot", "check_attack_runs", "check_defense_runs", "check_sealed_inputs", "check_plugins_load",
+    "assert_same_snapshot", "check_attack_runs", "check_defense_runs", "check_sealed_inputs", "check_defense_acts",
+    "check_plugins_load",
     "check_analysis", "analysis_context", "installed", "load_attack_run", "poison_train_set",
 ]

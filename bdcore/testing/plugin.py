@@ -10,6 +10,74 @@ from typing import Any, Callable
 
 import pytest
 
+SEED_ENV = "BDB_TEST_SEED"
+"""Environment variable: added to every seed the `backdoored_run` / `defended_run` fixtures are asked for,
+so the whole efficacy suite can be rerun on other seeds (the thresholds' spread is measured that way)."""
+
+RECORD_ENV = "BDB_TEST_RECORD"
+"""Environment variable: a directory; each run a fixture returns is appended there (one JSON line per run:
+the test, the method, its settings, seed, the ISA torch dispatches to, the metrics). `benchmarks/thresholds.py`
+tabulates such records over kernel sets and seeds."""
+
+
+def seed_offset() -> int:
+    import os
+
+    raw = os.environ.get(SEED_ENV, "0").strip() or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{SEED_ENV}={raw!r} is not a whole number; set it to e.g. 1") from None
+
+
+def pytest_configure(config):
+    """One torch CPU thread per test process unless the environment says otherwise: the efficacy thresholds
+    were measured single-threaded, and CPU convolutions give other numbers with other thread counts, so a
+    plain `pytest` gives the verdicts of `./dev.sh test`."""
+    import os
+    import sys
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    torch = sys.modules.get("torch")
+    want = os.environ["OMP_NUM_THREADS"]
+    if torch is not None and want.isdigit() and torch.get_num_threads() != int(want):
+        torch.set_num_threads(int(want))
+    seed_offset()
+
+
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """A run's numbers, flat: C-ACC, ASR, RA, DER, ...; `before_*` for the attack run's; a detector's AUROC,
+    TPR, FPR (training data or test inputs) under their own names."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = v
+        elif k in ("detection", "input_detection", "before") and isinstance(v, dict):
+            prefix = "before_" if k == "before" else ""
+            out.update({prefix + kk: vv for kk, vv in v.items() if isinstance(vv, (int, float))})
+    return out
+
+
+def _record(kind: str, name: str, settings: dict | None, seed: int, run: Any) -> None:
+    import json
+    import os
+
+    out = os.environ.get(RECORD_ENV)
+    if not out:
+        return
+    from pathlib import Path
+
+    import torch
+
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    row = {"test": test, "kind": kind, "name": name, "settings": settings or {}, "seed": seed,
+           "isa": torch.backends.cpu.get_cpu_capability(), "run_id": run.run_id,
+           "metrics": scalar_metrics(run.metrics)}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl", "a") as f:
+        f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+
 
 @pytest.fixture(autouse=True)
 def _torch_threads_unchanged():
@@ -71,7 +139,8 @@ def digits():
 MINIATURE = {"epochs": 15, "lr": 0.1, "batch_size": 128}
 """The recipe of the 'attack in miniature' tests (the 'quick' preset): small-cnn on mnist5k
 reaches ~97% in ~20 s. An attack whose backdoor and clean accuracy hold with fewer epochs may pass
-`epochs=` (e.g. `bdcore.testing.SHORT_EPOCHS`) to `backdoored_run`, with the numbers measured there."""
+`epochs=` (e.g. `bdcore.testing.SHORT_EPOCHS`, compared with `clean_run_short`) to `backdoored_run`, with
+the numbers measured there."""
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +153,11 @@ def backdoored_run(bdb_store) -> Callable[..., Any]:
              dataset: str = "mnist5k", model: str = "small-cnn", seed: int = 0, **recipe: Any):
         r = dict(MINIATURE)
         r.update(recipe)
+        seed += seed_offset()
         cfg = attack_config(attack, dataset=dataset, model=model, pratio=pratio, seed=seed, settings=settings, **r)
-        return run_attack(cfg, store=bdb_store, device="cpu")
+        run = run_attack(cfg, store=bdb_store, device="cpu")
+        _record("attack", attack, settings, seed, run)
+        return run
 
     return make
 
@@ -98,9 +170,12 @@ def defended_run(bdb_store) -> Callable[..., Any]:
 
     def make(defense: str, attack_run_id: str, *, settings: dict | None = None, seed: int = 0,
              preset: str = "quick"):
+        seed += seed_offset()
         cfg = DefenseRunConfig(defense=defense, defense_config=settings or {}, attack_run=attack_run_id, seed=seed,
                                preset=preset)
-        return run_defense(cfg, store=bdb_store, device="cpu")
+        run = run_defense(cfg, store=bdb_store, device="cpu")
+        _record("defense", defense, settings, seed, run)
+        return run
 
     return make
 
@@ -109,3 +184,11 @@ def defended_run(bdb_store) -> Callable[..., Any]:
 def clean_run(backdoored_run):
     """A clean model (no poison) with the miniature recipe, as a reference for clean accuracy."""
     return backdoored_run("none")
+
+
+@pytest.fixture(scope="session")
+def clean_run_short(backdoored_run):
+    """`clean_run` trained for `bdcore.testing.SHORT_EPOCHS`: the reference of attack tests that train that long."""
+    from bdcore.testing import SHORT_EPOCHS
+
+    return backdoored_run("none", epochs=SHORT_EPOCHS)

@@ -13,14 +13,15 @@ AXES = ("cacc", "asr", "ra", "der", "rir")
 LABELS = ("C-ACC", "ASR", "RA", "DER", "RIR")
 
 
-def _row(m: dict) -> dict[str, float]:
-    # an undefended model: after == before, so DER = RIR = 1/2 by CATALOG.md's formulas
-    return {k: float(m.get(k, 0.5 if k in ("der", "rir") else 0.0)) for k in AXES}
+def _row(m: dict) -> dict[str, float | None]:
+    """The scores on the axes; a missing one (DER and RIR of an undefended model, any score of a
+    diverged run) stays None."""
+    return {k: None if m.get(k) is None else float(m[k]) for k in AXES}
 
 
 class Metrics(Analysis):
     """The stored metrics (computed by the harness) of the attack run and of every defense run on it
-    in the store; the analysed run is drawn bold."""
+    in the store; the analysed run is drawn bold, a missing score is marked n/a."""
 
     def run(self, ctx: AnalysisContext) -> AnalysisResult:
         arun = ctx.attack_run
@@ -40,10 +41,13 @@ class Metrics(Analysis):
         angles = np.linspace(0, 2 * np.pi, len(AXES), endpoint=False)
         closed = np.r_[angles, angles[:1]]
         for i, (label, m) in enumerate(rows.items()):
-            vals = np.array([m[k] for k in AXES])
+            vals = np.array([np.nan if m[k] is None else m[k] for k in AXES])
+            missing = [name for name, v in zip(LABELS, vals) if np.isnan(v)]
             bold = label == current
-            ax.plot(closed, np.r_[vals, vals[:1]], lw=2.6 if bold else 1.2, label=label, color=f"C{i}")
-            ax.fill(closed, np.r_[vals, vals[:1]], alpha=0.18 if bold else 0.05, color=f"C{i}")
+            ax.plot(closed, np.r_[vals, vals[:1]], lw=2.6 if bold else 1.2, marker="o", ms=3, color=f"C{i}",
+                    label=f"{label} ({', '.join(missing)} n/a)" if missing else label)
+            if not missing:  # an outline with a gap encloses nothing
+                ax.fill(closed, np.r_[vals, vals[:1]], alpha=0.18 if bold else 0.05, color=f"C{i}")
         ax.set_xticks(angles, LABELS)
         ax.set_ylim(0, 1)
         ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "0.5", "", "1"])
@@ -51,8 +55,13 @@ class Metrics(Analysis):
         bx = fig.add_subplot(1, 2, 2)
         width = 0.8 / len(rows)
         for i, (label, m) in enumerate(rows.items()):
-            bx.bar(np.arange(len(AXES)) + i * width - 0.4 + width / 2, [m[k] for k in AXES], width, color=f"C{i}",
+            xs = np.arange(len(AXES)) + i * width - 0.4 + width / 2
+            shown = [j for j, k in enumerate(AXES) if m[k] is not None]
+            bx.bar(xs[shown], [m[AXES[j]] for j in shown], width, color=f"C{i}",
                    edgecolor="black" if label == current else "none")
+            for x, k in zip(xs, AXES):
+                if m[k] is None:
+                    bx.text(x, 0.02, "n/a", ha="center", va="bottom", rotation=90, fontsize=7, color=f"C{i}")
         bx.set_xticks(np.arange(len(AXES)), LABELS)
         bx.set_ylim(0, 1.05)
         bx.axhline(0.5, color="grey", lw=0.6, ls=":")

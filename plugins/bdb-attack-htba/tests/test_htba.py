@@ -3,6 +3,7 @@ labels kept (the attack in miniature fails: README)."""
 
 import json
 
+import pytest
 import torch
 
 from bdb_attack_htba.attack import features, greedy_match, optimise_poisons, paste, patch_image, place_for
@@ -106,9 +107,15 @@ def test_clean_label_run_changes_no_label(backdoored_run, mnist5k):
     assert int(diff.max()) <= 17 and int(diff.max()) >= 15  # L-inf 16/255 (+1 level from truncation)
 
 
-# HTBA trained from scratch in miniature (15-epoch victim): the poisons collide with patched sources only on the
-# surrogate; the victim does not learn the patch (ASR 0.003, README). It was a strict-xfail test until session 5;
-# it left the suite to keep it within its time budget. The tests here train one-epoch victims on the cached poisons.
+@pytest.mark.xfail(strict=True, reason="no backdoor forms in the mnist5k miniature: the poisons collide with patched "
+                                       "sources on the surrogate only (15-epoch victim: ASR 0.003, README)")
+def test_backdoor_in_miniature(backdoored_run):
+    # a victim of SHORT_EPOCHS on the cached surrogate and poisons (the other tests here train one epoch on them)
+    from bdcore.testing import SHORT_EPOCHS
+
+    run = backdoored_run("htba", settings=MINI, epochs=SHORT_EPOCHS)
+    assert run.metrics["cacc"] >= 0.9
+    assert run.metrics["asr"] >= 0.5
 
 
 def test_second_run_reuses_the_surrogate_and_the_poisons(backdoored_run):

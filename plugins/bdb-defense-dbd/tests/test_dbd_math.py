@@ -1,5 +1,5 @@
 """DBD's pieces on hand numbers: symmetric cross-entropy, sharpening, the labelled share (BN re-estimation:
-tests/test_core_pieces_defenses3.py)."""
+tests/test_contrastive_and_isolation.py)."""
 
 import math
 

@@ -11,8 +11,8 @@ target is tiny (L1 1.7 vs a median of 46), but the clean classes' norms spread s
 (24 for '3' up to 192 for '1') that the MAD anomaly index of class 0 is capped near 2: measured
 1.66 / 1.81 with the harness's seed (1 / 2 CPU threads: the victim models differ slightly with
 the thread count), 2.05-2.14 with other seeds. The paper's threshold 2 is therefore a coin flip
-here; the tests say so (xfail below) and run unlearning with `anomaly_threshold` 1.5, which
-separates the BadNets model (1.66 / 1.81) from the clean one (max 0.73 / 1.11) in these runs.
+here; the tests say so (the index lies near 2) and run unlearning with `anomaly_threshold` 1.5,
+which separates the BadNets model (1.66 / 1.81) from the clean one (max 0.73 / 1.11) in these runs.
 Measured values below are "1 thread / 2 threads".
 """
 
@@ -42,10 +42,14 @@ def test_target_class_has_by_far_the_smallest_reversed_trigger(nc_badnet):
     assert all(info["trigger_found"])
 
 
-@pytest.mark.xfail(strict=False, reason="miniature: the BadNets target's anomaly index is 1.66-1.81 (< 2) with "
-                   "the harness seed; MNIST's clean norms spread too widely for MAD to exceed 2 reliably")
-def test_paper_threshold_flags_the_badnet_target(nc_badnet):
-    assert flag_outliers(torch.tensor(nc_badnet.metrics["info"]["norms"]), 2.0).nonzero().flatten().tolist() == [0]
+def test_paper_threshold_2_is_a_coin_flip_in_miniature(nc_badnet):
+    # MNIST's clean norms spread too widely for MAD to put the BadNets target clearly above 2.
+    # measured: index of class 0 1.66 / 1.81 with the harness seed (threshold 2 flags nothing), 2.13 with
+    # it on an AVX-512 CPU (one thread) and 2.05-2.14 with other seeds (it flags class 0 alone)
+    info = nc_badnet.metrics["info"]
+    index = info["anomaly_index"][0]
+    assert 1.5 < index < 2.5
+    assert flag_outliers(torch.tensor(info["norms"]), 2.0).nonzero().flatten().tolist() == ([0] if index > 2 else [])
 
 
 def test_unlearning_the_flagged_trigger_removes_badnets(nc_badnet):
