@@ -314,6 +314,10 @@ def run_analysis(tool: str, run_id: str, *, store: RunStore | None = None, out: 
     from bdcore.registry import registry
 
     reg = reg or registry()
+    if out is not None:
+        from bdcore.preview import check_png_path
+
+        check_png_path(out)
     store = store or RunStore()
     spec = reg.get("analysis", tool)
     cfg = build_config(spec.config_model(), settings or {}, f"analysis {tool} settings")

@@ -71,18 +71,38 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def format_validation_error(exc: ValidationError, what: str, fields: Iterable[str] = ()) -> str:
+ALIASES = {"learning_rate": "lr", "num_epochs": "epochs", "n_epochs": "epochs", "bs": "batch_size",
+           "wd": "weight_decay", "scheduler": "schedule", "poison_ratio": "pratio", "poisoning_ratio": "pratio"}
+"""Other libraries' names of a setting, suggested when no valid name is spelt alike."""
+
+
+def suggest_field(key: str, fields: Iterable[str]) -> str | None:
+    """The valid name a misspelt `key` most likely meant: the closest spelling, else a known alias
+    (learning_rate -> lr; pratio -> pratios where only the plural is valid); None if neither."""
+    fields = list(fields)
+    close = difflib.get_close_matches(key, fields, n=1)
+    if close:
+        return close[0]
+    alias = ALIASES.get(key.lower())
+    for cand in (alias, f"{alias}s"):
+        if alias and cand in fields:
+            return cand
+    return None
+
+
+def format_validation_error(exc: ValidationError, what: str, fields: Iterable[str] = (), prefix: str = "") -> str:
     """One part per problem, joined: 'field: message (got value)', with a 'did you mean' for a
-    misspelt setting (fields: the valid setting names)."""
+    misspelt setting (fields: the valid setting names; prefix: put before each field's name)."""
     parts = []
+    fields = list(fields)
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(config)"
+        loc = prefix + ".".join(str(p) for p in err.get("loc", ())) or "(config)"
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             msg = "unknown setting"
-            close = difflib.get_close_matches(str(err.get("loc", ("",))[-1]), list(fields), n=1)
+            close = suggest_field(str(err.get("loc", ("",))[-1]), fields)
             if close:
-                msg += f" (did you mean {close[0]!r}?)"
+                msg += f" (did you mean {close!r}?)"
         if "input" in err and not isinstance(err["input"], dict):
             msg += f" (got {_short_repr(err['input'])})"
         parts.append(f"{loc}: {msg}")

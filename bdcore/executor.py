@@ -106,8 +106,44 @@ def check_executor(executor: str, address: str | None = None) -> None:
         raise BdbError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if executor == "ray":
         _ray()
+        if address:
+            check_ray_address(address)
     elif address:
         raise BdbError("--address is for the ray executor; add --executor ray")
+
+
+RAY_CONNECT_TIMEOUT_S = 3.0
+"""How long check_ray_address waits for the cluster's port to accept a connection."""
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Fail in seconds, in one line, when nothing listens at a Ray address (Ray's own client waits
+    a minute or more). Only host:port or ray://host[:port] is checked, with one TCP connection to
+    that address; 'auto', 'local' and forms this does not parse are left to Ray."""
+    import socket
+    from urllib.parse import urlsplit
+
+    text = address.strip()
+    if "://" not in text:
+        if text in ("auto", "local") or ":" not in text:
+            return
+        text = "gcs://" + text
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise BdbError(f"--address {address!r} is not a Ray address; use host:port, ray://host:port or auto") from None
+    if parts.scheme == "ray" and port is None:
+        port = 10001  # the Ray client server's default port
+    if parts.scheme not in ("ray", "gcs") or not host or port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise BdbError(f"no Ray cluster answers at {host}:{port} ({why}); start one with 'ray start --head' "
+                       "or leave out --address") from None
 
 
 # -- one run, in whatever process executes it ---------------------------------------------------

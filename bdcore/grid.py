@@ -130,4 +130,8 @@ def load_grid(path: str | Path) -> Grid:
     try:
         return Grid.model_validate(raw)
     except ValidationError as exc:
-        raise BdbError(format_validation_error(exc, f"grid file {p}")) from None
+        top = set(Grid.model_fields)
+        if set(raw) <= top and all(e["loc"] and e["loc"][0] not in top for e in exc.errors()):
+            # every key is a grid field, so the problem is a [train] field (raised by Grid._recipes)
+            raise BdbError(format_validation_error(exc, f"grid file {p}", TrainRecipe.model_fields, "train.")) from None
+        raise BdbError(format_validation_error(exc, f"grid file {p}", Grid.model_fields)) from None

@@ -27,6 +27,7 @@ from bdcore.artifacts import ArtifactCache
 from bdcore.attack import Attack, AttackContext
 from bdcore.config import AttackRunConfig, DefenseRunConfig, build_config
 from bdcore.data import ImageDataset
+from bdcore.datasets.files import MissingData, download_hint
 from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput
 from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
@@ -89,10 +90,13 @@ def load_dataset(name: str, root: str | None = None, reg: Registry | None = None
     key = (name, root)
     if key not in _DATA_CACHE:
         spec = reg.get("dataset", name)
-        if spec.name.endswith(":"):  # a family: factory(options after the prefix, root)
-            data = spec.load()(name[len(spec.name):], root)
-        else:
-            data = spec.load()(root)
+        try:
+            if spec.name.endswith(":"):  # a family: factory(options after the prefix, root)
+                data = spec.load()(name[len(spec.name):], root)
+            else:
+                data = spec.load()(root)
+        except MissingData as exc:
+            raise BdbError(f"{exc}{download_hint(exc.dataset, root)}") from None
         if not isinstance(data, ImageDataset):
             raise BdbError(f"dataset {name!r} from {spec.package} did not return an ImageDataset")
         _DATA_CACHE[key] = data
@@ -289,6 +293,23 @@ def trigger_stealth(data: ImageDataset, poisoned: TrainSet, pidx: torch.Tensor,
     return stealth(x, xp.cpu())
 
 
+def check_run_attack(run: Run, reg: Registry) -> None:
+    """The attack a stored run was made with is installed, else a one-line error saying which
+    package to install (the run's meta.json records the plugin packages it was made with)."""
+    name = run.config.get("attack")
+    if not isinstance(name, str) or name in reg.specs["attack"] or ("attack", name) in reg.conflicts:
+        return
+    reg._raise_if_failed(name, "attack")  # installed but broken: that plugin's failure
+    made = (run.meta.get("versions") or {}).get("plugins") or {}
+    pkg = f"bdb-attack-{name}"
+    if pkg not in made:  # a third-party package name: the one of the run's packages that is gone
+        gone = sorted(p for p in made if p not in {q.package for q in reg.plugins})
+        pkg = gone[0] if len(gone) == 1 else pkg
+    how = f"bdb install {name} --kind attack" if pkg == f"bdb-attack-{name}" else f"pip install {pkg}"
+    version = f" (the run was made with {pkg} {made[pkg]})" if isinstance(made.get(pkg), str) else ""
+    raise BdbError(f"attack {name!r} of run {run.run_id} is not installed: {how}{version}")
+
+
 def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_root: str | None = None,
                     reg: Registry | None = None) -> tuple[Run, AttackRunConfig, ImageDataset, Attack, nn.Module, torch.Tensor]:
     """Rebuild everything of a finished attack run: config, data, attack, model, poison indices."""
@@ -296,6 +317,7 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
     run = store.load(run_id)
     if run.kind != "attack":
         raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
+    check_run_attack(run, reg)
     cfg = AttackRunConfig.model_validate(run.config)
     data = load_dataset(cfg.dataset, data_root, reg)
     check_fingerprint(cfg.data_fingerprint, data, run.run_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bdcore.config import AttackRunConfig, build_config
 from bdcore.errors import BdbError
-from bdcore.harness import load_dataset, pick_device, resolve_attack_config
+from bdcore.harness import check_run_attack, load_dataset, pick_device, resolve_attack_config
 from bdcore.registry import Registry, registry
 from bdcore.store import RunStore, check_run_ref
 
@@ -38,7 +38,7 @@ def check_run_plan(store: RunStore, device: str, attacks: list[AttackRunConfig] 
 
     Checks, in order: the device, the attack run id's form (for 'defend'), each defense and its
     settings, each attack run (method, settings, dataset, model, target), that the store is
-    writable, and that the attack run exists and did not diverge.
+    writable, and that the attack run exists, its attack is installed and it did not diverge.
     """
     reg = reg or registry()
     pick_device(device)
@@ -52,6 +52,7 @@ def check_run_plan(store: RunStore, device: str, attacks: list[AttackRunConfig] 
         run = store.load(attack_run)
         if run.kind != "attack":
             raise BdbError(f"{run.run_id} is a defense run; pass an attack run id (a-...)")
+        check_run_attack(run, reg)
         if run.diverged:
             raise BdbError(f"attack run {run.run_id} diverged (non-finite loss or weights): nothing to defend; "
                            "retrain it with a lower --lr")

@@ -58,11 +58,18 @@ def png_bytes(img: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-def save_png(img: torch.Tensor, path: str | Path) -> None:
-    """Write a (3, H, W) float image in [0, 1] as PNG (atomically)."""
+def check_png_path(path: str | Path) -> Path:
+    """The --out of a picture (bdb preview, bdb analyze): a .png file name, else a one-line error,
+    raised before any work (bdb writes PNG only, never a PNG under another suffix)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise BdbError(f"--out must end in .png, got {path.name}")
+        raise BdbError(f"--out must end in .png (bdb writes PNG images only), got {path.name}")
+    return path
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> None:
+    """Write a (3, H, W) float image in [0, 1] as PNG (atomically)."""
+    path = check_png_path(path)
     if not path.parent.exists():
         raise BdbError(f"directory {path.parent} does not exist")
     tmp = path.with_name(path.name + ".part")

@@ -75,10 +75,11 @@ class Registry:
             if prefix in specs:
                 return specs[prefix]
         self._raise_if_failed(name, kind)
+        if f"{name}:" in specs:  # a family named without its options, e.g. imagefolder
+            raise BdbError(family_usage(f"{name}:"))
         known = ", ".join(self.names(kind)) or "none"
-        close = difflib.get_close_matches(name, list(specs), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise BdbError(f"unknown {kind} {name!r}.{hint} Installed: {known} (see 'bdb list {kind}s')")
+        hint = did_you_mean(name, list(specs.values()))
+        raise BdbError(f"unknown {kind} {name!r}.{hint} Installed: {known} (see 'bdb list {plural(kind)}')")
 
     def find(self, name: str) -> tuple[str, Any]:
         """Look a name up across kinds (for 'bdb info')."""
@@ -88,9 +89,10 @@ class Registry:
                 self.get(k, name)  # raises the duplicate-name error
         if not hits:
             self._raise_if_failed(name, None)
-            everything = sorted({n for k in self.specs for n in self.specs[k]})
-            close = difflib.get_close_matches(name, everything, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            families = [k for k in self.specs if f"{name}:" in self.specs[k]]
+            if families:
+                raise BdbError(family_usage(f"{name}:"))
+            hint = did_you_mean(name, [s for k in self.specs for s in self.all(k)])
             raise BdbError(f"no attack, defense, dataset, model or analysis is called {name!r}.{hint} "
                            "See 'bdb list attacks' (or defenses, datasets, models, analyses)")
         if len(hits) > 1:
@@ -110,6 +112,58 @@ class Registry:
                 label = kind or guessed
                 raise BdbError(f"{label} {name!r} from package {p.package} failed to load: {p.error} "
                                "(see 'bdb plugins'; BDB_DEBUG=1 shows the traceback)")
+
+
+def plural(kind: str) -> str:
+    """'attacks', 'defenses', ..., 'analyses': the word `bdb list` takes for a kind."""
+    return "analyses" if kind == "analysis" else f"{kind}s"
+
+
+FAMILY_USAGE = {
+    "imagefolder:": ("a size", "imagefolder:<size>[:gray]", "imagefolder:32"),
+    "timm:": ("a model name", "timm:<name>", "timm:resnet18"),
+    "torchvision:": ("a model name", "torchvision:<name>", "torchvision:resnet18"),
+}
+"""The built-in name families (a prefix ending in ':'): what follows the prefix, its syntax, an example."""
+
+
+def family_usage(prefix: str) -> str:
+    """What a family name like 'imagefolder' needs after its prefix, in one sentence."""
+    what, syntax, example = FAMILY_USAGE.get(prefix, ("options", f"{prefix}<options>", None))
+    eg = f", e.g. {example}" if example else f" (see 'bdb info {prefix}')"
+    return f"{prefix[:-1]} needs {what}: {syntax}{eg}"
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+
+
+def did_you_mean(name: str, specs: list[_Spec]) -> str:
+    """' Did you mean 'x'?' for an unknown name, or ''. Tried in order: a name that is the initials
+    of the given words (fine-tune -> ft, activation-clustering -> ac); a name spelt alike; names
+    whose paper title or summary holds the given words in sequence (spectral-signatures ->
+    spectral), at most three, the earliest mention first."""
+    names = sorted({s.name for s in specs})
+    words = _words(name)
+    initials = "".join(w[0] for w in words)
+    if len(words) > 1 and initials in names:
+        return f" Did you mean {initials!r}?"
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f" Did you mean {close[0]!r}?"
+    if len(words) > 1:
+        hits: dict[str, tuple[int, int]] = {}
+        n = len(words)
+        for s in specs:
+            for rank, text in enumerate((getattr(s, "paper", "") or "", s.summary or "")):
+                ws = _words(text)
+                at = next((i for i in range(len(ws) - n + 1) if ws[i:i + n] == words), None)
+                if at is not None:
+                    hits[s.name] = min(hits.get(s.name, (rank, at)), (rank, at))
+        if hits:
+            best = sorted(hits, key=lambda k: (hits[k], len(k), k))[:3]
+            return f" Did you mean {' or '.join(repr(b) for b in best)}?"
+    return ""
 
 
 PLUGIN_TIMEOUT_S = 5.0

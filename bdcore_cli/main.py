@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -18,22 +20,213 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer import _click  # typer's own copy of click: its usage errors are turned into one 'error:' line
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from bdcore.errors import BdbError
 
-app = typer.Typer(
+out = Console()  # tables fit the terminal (COLUMNS, else 80 for pipes); long cells fold
+err = Console(stderr=True, soft_wrap=True)
+
+KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model", "analyses": "analysis"}
+RunsOpt = typer.Option(None, "--runs", envvar="BDB_RUNS", help="run store directory [default: ./bdb-runs]")
+
+CATEGORY_WORDS = {
+    "DP dirty-label": "data poisoning (the attack only supplies poisoned training samples), relabelled to the target",
+    "DP clean-label": "data poisoning (the attack only supplies poisoned training samples), labels kept",
+    "TC": "training-controlled (the attack also controls the victim's training)",
+    "post": "repairs the trained model", "pre": "filters the training set (the harness retrains)",
+    "in": "trains its own model on the poisoned set", "detect-data": "flags poisoned training samples",
+    "detect-input": "flags triggered inputs at test time",
+}
+"""What an attack's kind or a defense's stage means (bdb list, bdb info)."""
+ATTACK_KINDS = ("kind: DP = data poisoning (the attack only supplies poisoned training samples: dirty-label ones "
+                "relabelled to the target, clean-label ones keep their labels), TC = training-controlled (the "
+                "attack also controls the victim's training)")
+DEFENSE_STAGES = "stage: " + ", ".join(f"{k} = {CATEGORY_WORDS[k]}" for k in ("post", "pre", "in", "detect-data",
+                                                                               "detect-input"))
+
+TYPE_WORDS = {"str": "text", "int": "integer", "float": "number", "bool": "true/false", "Path": "path",
+              "list": "list", "tuple": "list", "dict": "table", "Any": "any"}
+PLURAL_WORDS = {"integer": "integers", "number": "numbers", "path": "paths"}
+
+
+def type_label(t: str) -> str:
+    """A user-facing name of a Python type as config rows and options spell it: 'int | None' ->
+    'integer or none', 'list[str]' -> 'list of text'; choices ('a|b') stay as they are."""
+    parts = [p.strip() for p in t.split(" | ")]
+    words = []
+    for p in parts:
+        if p == "None":
+            continue
+        m = re.fullmatch(r"(?:list|tuple)\[(.+)\]", p)
+        if m:
+            inner = [TYPE_WORDS.get(x.strip(), x.strip()) for x in m.group(1).split(",")]
+            words.append("list of " + " or ".join(dict.fromkeys(PLURAL_WORDS.get(x, x) for x in inner)))
+        else:
+            words.append(TYPE_WORDS.get(p, p))
+    if "None" in parts:
+        words.append("none")
+    return " or ".join(words) or t
+
+
+def default_label(value: Any) -> str:
+    """A setting's default as shown: JSON, but 'none' for None (typed as null in --set)."""
+    return "none" if value is None else json.dumps(value, default=str)
+
+
+def _option_type(param: Any, ctx: Any) -> str:
+    """The type shown after an option or argument in --help: <text>, <integer>, <key=value>, ...
+    A repeatable option shows its element type (its help says it repeats)."""
+    if param.name in ("set_", "train_set"):
+        return "<key=value>"
+    desc = param.type_descriptor
+    if desc.is_choice or desc.is_datetime or desc.is_ranged:
+        return type(param).display_type(param, ctx)
+    label = param.bare_type()
+    m = re.fullmatch(r"list\[(.+)\]", label)
+    return f"<{type_label(m.group(1) if m else label)}>"
+
+
+METHOD_ARGUMENT = {"attack": "attack", "defend": "defense", "preview": "attack", "analyze": "analysis"}
+"""Commands whose first argument is a method: an unknown option that is one of its settings gets --set."""
+RECIPE_FIELDS = ("epochs", "lr", "batch_size", "momentum", "weight_decay", "optimizer", "schedule", "augment")
+
+
+def _first_argument(cmd: Any, ctx: Any, args: list[str], bad: str) -> Optional[str]:
+    """The command's first positional argument in args, parsed without the unknown option `bad`
+    (and the value after it); None if it cannot be told."""
+    rest, skip = [], False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a == bad or a.startswith(bad + "="):
+            skip = a == bad and i + 1 < len(args) and not args[i + 1].startswith("-")
+            continue
+        rest.append(a)
+    first = next((p.name for p in cmd.params if isinstance(p, TyperArgument)), None)
+    try:
+        opts, _, _ = cmd.make_parser(ctx).parse_args(args=rest)
+    except _click.exceptions.UsageError:
+        return None
+    value = opts.get(first)
+    return value if isinstance(value, str) else None
+
+
+def _no_such_option(e: Any, cmd: Any, ctx: Any, args: list[str]) -> Optional[str]:
+    """A message for an option a command does not have but a method setting (or the grid's
+    [train] table) does: say where it goes instead; None for the generic message."""
+    opt = e.option_name
+    name = ctx.info_name
+    key = opt.lstrip("-").replace("-", "_")
+    i = args.index(opt) if opt in args else -1
+    value = next((a.split("=", 1)[1] for a in args if a.startswith(opt + "=")), None)
+    if value is None and 0 <= i < len(args) - 1 and not args[i + 1].startswith("-"):
+        value = args[i + 1]
+    if name == "bench":
+        from bdcore.config import TrainRecipe
+
+        if key in TrainRecipe.model_fields:
+            return (f"bdb bench has no {opt}; the victim recipe goes in the grid file's [train] table "
+                    f"(e.g. {key} = {value or '...'})")
+        return None
+    kind = METHOD_ARGUMENT.get(name)
+    method = _first_argument(cmd, ctx, args, opt) if kind else None
+    if method is None:
+        return None
+    try:
+        from bdcore.registry import registry
+
+        fields = set(registry().get(kind, method).config_model().model_fields)
+    except Exception:  # an unknown or broken method: the generic message
+        return None
+    whose = {"attack": "an attack's", "defense": "a defense's", "analysis": "an analysis tool's"}[kind]
+    if key in fields:
+        return (f"bdb {name} has no {opt}; {whose} settings go in --set (e.g. --set {key}={value or '...'}); "
+                f"see 'bdb info {method}'")
+    if key in RECIPE_FIELDS:
+        return (f"bdb {name} has no {opt} and {method} has no setting {key!r}; {whose} settings go in --set "
+                f"key=value; see 'bdb info {method}'")
+    return None
+
+
+def _usage_error(e: Any, cmd: Any = None, ctx: Any = None, args: Optional[list[str]] = None) -> None:
+    """Print click's usage error as one 'error:' line (with where to look) and exit 2."""
+    ctx = ctx or e.ctx
+    msg = None
+    if isinstance(e, _click.exceptions.NoSuchOption) and cmd is not None and ctx is not None:
+        try:
+            msg = _no_such_option(e, cmd, ctx, args or [])
+        except Exception:  # a hint must never hide the error itself
+            msg = None
+    if msg is None:
+        msg = " ".join(e.format_message().split()).rstrip(".")
+        if len(msg) > 1 and msg[0].isupper() and msg[1].islower():
+            msg = msg[0].lower() + msg[1:]
+        where = ctx.command_path if ctx is not None else "bdb"
+        msg += f"; see '{where} --help'"
+    err.print(f"error: {msg}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+class BdbCommand(TyperCommand):
+    """A command whose usage errors (unknown option, missing or invalid value) are one 'error:'
+    line, and whose --help shows user-facing types (<text>, <integer>, <key=value>)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if hasattr(param, "type_descriptor") and hasattr(param, "bare_type"):
+                param.display_type = functools.partial(_option_type, param)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except _click.exceptions.NoArgsIsHelpError:
+            raise
+        except _click.exceptions.UsageError as e:
+            _usage_error(e, self, ctx, given)
+            raise  # not reached
+
+
+class BdbGroup(TyperGroup):
+    """The bdb group: an unknown command or option of bdb itself is one 'error:' line too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _click.exceptions.NoArgsIsHelpError:
+            raise
+        except _click.exceptions.UsageError as e:
+            _usage_error(e, ctx=ctx)
+            raise  # not reached
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError as e:
+            _usage_error(e, ctx=ctx)
+            raise  # not reached
+
+
+class BdbTyper(typer.Typer):
+    """typer.Typer whose commands are BdbCommands."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or BdbCommand, **kwargs)
+
+
+app = BdbTyper(
     name="bdb",
     help="bdb: backdoor attacks and defenses for image classifiers, benchmarked on one protocol.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=BdbGroup,
 )
-out = Console()  # tables fit the terminal (COLUMNS, else 80 for pipes); long cells fold
-err = Console(stderr=True, soft_wrap=True)
-
-KINDS = {"attacks": "attack", "defenses": "defense", "datasets": "dataset", "models": "model", "analyses": "analysis"}
-RunsOpt = typer.Option(None, "--runs", envvar="BDB_RUNS", help="run store directory [default: ./bdb-runs]")
 
 
 def cli_errors(fn: Callable) -> Callable:
@@ -100,14 +293,14 @@ def _print_json(obj: Any) -> None:
 @app.command("list")
 @cli_errors
 def list_cmd(
-    what: str = typer.Argument(..., help="attacks, defenses, datasets or models"),
+    what: str = typer.Argument(..., help="attacks, defenses, datasets, models or analyses"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
     long: bool = typer.Option(False, "--long", "-l", help="every column (package, version, paper), wrapped"),
 ) -> None:
-    """List installed attacks, defenses, datasets or models (one line each; --long for everything)."""
+    """List installed attacks, defenses, datasets, models or analysis tools (one line each; --long for everything)."""
     kind = KINDS.get(what) or (what if what in KINDS.values() else None)
     if kind is None:
-        raise BdbError(f"cannot list {what!r}: choose attacks, defenses, datasets or models")
+        raise BdbError(f"cannot list {what!r}: choose attacks, defenses, datasets, models or analyses")
     reg = _registry()
     rows = [
         {"name": s.name, "package": s.package, "version": s.version, "kind": s.category,
@@ -135,6 +328,9 @@ def list_cmd(
         for name, r in zip(names, rows):
             t.add_row(*_cells(name, r["kind"], r["summary"]))
     out.print(t)
+    legend = {"attack": ATTACK_KINDS, "defense": DEFENSE_STAGES}.get(kind)
+    if rows and legend:
+        out.print(legend, markup=False, highlight=False)
     if rows and not long:
         out.print("--long: package, version and paper; 'bdb info NAME': everything about one", markup=False)
     caveats = [r["name"] for r in rows if r["caveat"]]
@@ -247,6 +443,9 @@ def info_cmd(
     out.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(f'{kind}, {spec.category}')})  "
               f"{escape(f'{spec.package} {spec.version}')}")
     out.print(spec.summary, markup=False)
+    if kind in ("attack", "defense") and spec.category in CATEGORY_WORDS:
+        out.print(f"{'kind' if kind == 'attack' else 'stage'} {spec.category}: {CATEGORY_WORDS[spec.category]}",
+                  markup=False, highlight=False)
     if kind == "analysis":
         from bdcore.spec import ANALYSIS_LAYERS
 
@@ -268,16 +467,17 @@ def info_cmd(
             if spec.caveat:
                 out.print(f"known limit: {spec.caveat}", markup=False, style="yellow")
         if doc["settings"]:
-            t = Table(title="settings (--set key=value)")
+            nullable = any("None" in str(r["type"]) for r in doc["settings"])
+            t = Table(title="settings (--set key=value" + ("; key=null sets none)" if nullable else ")"))
             for col in ("setting", "type", "default", "description"):
                 t.add_column(col, overflow="fold")
             for r in doc["settings"]:
-                t.add_row(*_cells(r["name"], r["type"], json.dumps(r["default"], default=str), r["description"]))
+                t.add_row(*_cells(r["name"], type_label(str(r["type"])), default_label(r["default"]), r["description"]))
             out.print(t)
         else:
             out.print("settings: none", markup=False)
         for p, changes in doc.get("presets", {}).items():
-            text = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) or "the defaults above"
+            text = ", ".join(f"{k}={default_label(v)}" for k, v in changes.items()) or "the defaults above"
             out.print(f"preset {p}: {text}", markup=False)
         if kind == "attack":
             for p, recipes in doc["victim_recipes"].items():
@@ -351,7 +551,8 @@ def attack_cmd(
     poison_pool: str = typer.Option("all", help="dirty-label poison from all samples (reference) or non-target"),
     seed: int = typer.Option(0, help="seed of everything random in the run"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="attack setting key=value (repeatable)"),
-    train_set: Optional[list[str]] = typer.Option(None, "--train-set", help="training recipe key=value"),
+    train_set: Optional[list[str]] = typer.Option(None, "--train-set", help="training recipe key=value "
+                                                  "(repeatable)"),
     force: bool = typer.Option(False, "--force", help="retrain even if this exact run is stored"),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
     data_root: Optional[str] = typer.Option(None, help="directory of dataset files (for datasets that need them)"),
@@ -448,9 +649,10 @@ def preview_cmd(
     """Save a grid of clean images, poisoned images and the amplified difference."""
     from bdcore.config import AttackRunConfig, parse_set
     from bdcore.harness import load_attack_run, load_dataset, make_attack, pick_device, resolve_attack_config
-    from bdcore.preview import preview_grid, save_png
+    from bdcore.preview import check_png_path, preview_grid, save_png
     from bdcore.stealth import stealth
 
+    check_png_path(out_path)  # before any work
     store = _store(runs)
     dev = pick_device(device)
     if attack_run:
@@ -567,7 +769,7 @@ class _GridView:
 
 def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_root: Optional[str],
            as_json: bool, workers: int = 1, executor: str = "local", address: Optional[str] = None,
-           threads: Optional[int] = None) -> None:
+           threads: Optional[int] = None, overrides: Optional[dict] = None) -> None:
     from bdcore.executor import check_executor, plan_grid, run_grid
     from bdcore.grid import load_grid
     from bdcore.leaderboard import leaderboard
@@ -575,6 +777,10 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
 
     check_executor(executor, address)
     grid = load_grid(grid_path)
+    if overrides:  # bdb demo --dataset/--epochs: grid fields replaced, validated as if written in the file
+        from bdcore.grid import Grid
+
+        grid = Grid.model_validate({**grid.model_dump(mode="json"), **overrides})
     reg = _registry()
     for entry in grid.attacks:
         reg.get("attack", entry.name)
@@ -641,15 +847,25 @@ def demo_cmd(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]"),
     runs: Optional[str] = RunsOpt,
     show_grid: bool = typer.Option(False, "--show-grid", help="print the demo grid file and exit"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="train on this dataset instead of mnist5k "
+                                          "(e.g. digits: the whole demo in seconds, for a smoke test)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="victim training epochs instead of the "
+                                         "quick preset's 15 (the defenses keep their settings)"),
 ) -> None:
     """The demo benchmark: BadNets and Blended at 10% vs no defense, FT and SFT, on mnist5k with small-cnn;
-    also writes its HTML report (demo-report.html in the run store)."""
+    also writes its HTML report (demo-report.html in the run store). --dataset and --epochs shrink it
+    (the grid keeps its name, demo); the leaderboard's verdicts hold only for the default."""
     path = resources.files("bdcore") / "demo" / "demo.toml"
     if show_grid:
         sys.stdout.write(path.read_text())
         return
+    overrides: dict = {}
+    if dataset is not None:
+        overrides["datasets"] = [dataset]
+    if epochs is not None:
+        overrides["train"] = {"epochs": epochs}
     with resources.as_file(path) as p:
-        _bench(Path(p), runs, force, device, None, False)
+        _bench(Path(p), runs, force, device, None, False, overrides=overrides)
     from bdcore.report import write_report
     from bdcore.results import Filters
 
@@ -843,7 +1059,7 @@ def analyze_cmd(
     for k, v in result.numbers.items():
         if k in ("tool", "run_id"):
             continue
-        t.add_row(k, f"{v:.4g}" if isinstance(v, float) else json.dumps(v, default=str)[:200])
+        t.add_row(k, f"{v:.4g}" if isinstance(v, float) else "-" if v is None else json.dumps(v, default=str)[:200])
     out.print(t)
     out.print(f"wrote {out_path}", markup=False)
 
@@ -868,11 +1084,27 @@ def install_cmd(
         cmd.append("--no-index")
     if upgrade:
         cmd.append("--upgrade")
-    err.print(f"running: {' '.join(cmd)}", markup=False)
-    rc = subprocess.call(cmd)
-    if rc != 0:
-        raise BdbError(f"pip could not install {pkg} (exit {rc}); see its output above")
-    out.print(f"installed {pkg}; 'bdb list {pkg.split('-')[1]}s' shows it", markup=False)
+    debug = bool(os.environ.get("BDB_DEBUG"))
+    if debug:
+        err.print(f"running: {' '.join(cmd)}", markup=False)
+    with err.status(f"pip install {pkg} ...") if err.is_terminal and not debug else contextlib.nullcontext():
+        res = subprocess.run(cmd, capture_output=True, text=True)
+    if debug:  # pip's whole output
+        sys.stderr.write(res.stdout + res.stderr)
+    if res.returncode != 0:
+        lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+        cause = next((ln for ln in reversed(lines) if ln.startswith("ERROR:")), lines[-1] if lines else "")
+        cause = cause.removeprefix("ERROR:").strip() or f"exit {res.returncode}"
+        raise BdbError(f"pip could not install {pkg}: {cause} (BDB_DEBUG=1 shows pip's whole output)")
+    from importlib import invalidate_caches, metadata
+
+    invalidate_caches()
+    try:
+        version = metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    done = "already installed" if "Successfully installed" not in res.stdout else "installed"
+    out.print(f"{done}: {pkg} {version}; 'bdb list {pkg.split('-')[1]}s' shows it", markup=False)
 
 
 def main() -> None:

@@ -201,3 +201,40 @@ def test_results_table_drops_setting_columns_that_do_not_fit_instead_of_folding_
     assert cells == [["badnet", "0.1", "99.00"], ["wanet", "0.7", "0.00"]]
     shown, _, hidden = _fit_columns(cols, rows, 10, keep={"attack", "asr"})  # never the kept ones
     assert [k for k, _ in shown] == ["attack", "asr"] and len(hidden) == 2
+
+
+def test_demo_end_to_end_in_miniature(tmp_path):
+    # `bdb demo` as a user runs it (a subprocess), shrunk to digits and one victim epoch: ~12 s of CPU
+    # (the default demo trains on mnist5k for 15 epochs, about a minute on 2 cores)
+    import os
+    import subprocess
+    import sys
+
+    runs = tmp_path / "store"
+    res = subprocess.run([sys.executable, "-m", "bdcore_cli.main", "demo", "--dataset", "digits", "--epochs", "1",
+                          "--device", "cpu", "--runs", str(runs)], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "100"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    assert "leaderboard: demo" in out and "digits" in out, out
+    rows = set()
+    for line in out.splitlines():  # a row names its attack, then its defense (the layout depends on the width)
+        words = re.findall(r"[\w-]+", line)
+        attack = [w for w in words if w in ("badnet", "blended")]
+        defense = [w for w in words if w in ("none", "ft", "sft")]
+        if attack and defense:
+            rows.add((attack[0], defense[0]))
+    assert rows == {(a, d) for a in ("badnet", "blended") for d in ("none", "ft", "sft")}, out
+    report = runs / "demo-report.html"
+    assert f"report: {report}" in out
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "bdb demo" in html and "data:image/png;base64," in html
+    grid = json.loads((runs / "grids" / "demo.json").read_text())
+    assert len(grid["runs"]) == 6 and all((runs / "runs" / r / "COMPLETE").is_file() for r in grid["runs"])
+    assert json.loads((runs / "runs" / grid["runs"][0] / "config.json").read_text())["train"]["epochs"] == 1
+
+
+def test_demo_default_grid_is_the_shipped_one(tmp_path):
+    res = bdb("demo", "--show-grid", runs=tmp_path)
+    assert res.exit_code == 0 and 'datasets = ["mnist5k"]' in res.stdout and 'preset = "quick"' in res.stdout
+    assert "[train]" not in res.stdout  # the quick preset's 15 epochs unless --epochs says otherwise

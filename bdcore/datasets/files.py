@@ -27,17 +27,35 @@ def locate(root: str | os.PathLike | None, marker: str, subdirs: tuple[str, ...]
     return base
 
 
+class MissingData(BdbError):
+    """A dataset's file or folder is not there. bdcore.harness.load_dataset adds how to fetch it
+    with 'bdb download' to the message, for the datasets that command knows."""
+
+    def __init__(self, dataset: str, message: str) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+
+
+def download_hint(dataset: str, root: str | os.PathLike | None) -> str:
+    """', or run 'bdb download <dataset> --data-root <root>'' for a dataset 'bdb download' fetches, else ''."""
+    from bdcore.datasets.download import SOURCES
+
+    if dataset not in SOURCES:
+        return ""
+    return f", or run 'bdb download {dataset} --data-root {data_root(root)}'"
+
+
 def require(dataset: str, path: Path, how: str) -> Path:
-    """path if it is a file, else a BdbError saying in one line which file to put where."""
+    """path if it is a file, else a MissingData error saying in one line which file to put where."""
     if not path.is_file():
-        raise BdbError(f"{dataset}: missing {path}; {how}")
+        raise MissingData(dataset, f"{dataset}: missing {path}; {how}")
     return path
 
 
 def require_dir(dataset: str, path: Path, how: str) -> Path:
-    """path if it is a directory, else a one-line BdbError."""
+    """path if it is a directory, else a one-line MissingData error."""
     if not path.is_dir():
-        raise BdbError(f"{dataset}: missing folder {path}; {how}")
+        raise MissingData(dataset, f"{dataset}: missing folder {path}; {how}")
     return path
 
 

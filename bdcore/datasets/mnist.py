@@ -9,7 +9,7 @@ import torch
 
 from bdcore.data import ImageDataset
 from bdcore.datasets.cache import cached
-from bdcore.datasets.files import data_root, read_maybe_gzip
+from bdcore.datasets.files import MissingData, data_root, read_maybe_gzip
 from bdcore.errors import BdbError
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
@@ -26,7 +26,7 @@ def _find(base: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
         if (base / name).is_file():
             return base / name
-    raise BdbError(f"mnist: missing {base / stem}(.gz); {HOW}")
+    raise MissingData("mnist", f"mnist: missing {base / stem}(.gz); {HOW}")
 
 
 def _header(path: Path, raw: bytes, magic: int, dims: int) -> tuple[int, ...]:
