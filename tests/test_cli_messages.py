@@ -12,22 +12,13 @@ from typer.testing import CliRunner
 
 import bdcore_cli.main as cli
 from bdcore_cli.main import app
+from bdcore.testing import assert_one_line_error
 
 runner = CliRunner()
 
 
 def bdb(*args, env=None):
     return runner.invoke(app, list(args), env=env)
-
-
-def one_line_error(res, *fragments):
-    """The stderr of res is exactly one 'error:' line holding every fragment; exit code 2."""
-    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr)
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 def _grid(tmp_path, text):
@@ -39,10 +30,10 @@ def _grid(tmp_path, text):
 # 1 -----------------------------------------------------------------------------------------
 def test_grid_keys_get_suggestions(tmp_path):
     grid = _grid(tmp_path, 'attacks = ["badnet"]\ndefences = ["ft"]\npratio = [0.1]\n')
-    one_line_error(bdb("bench", grid, "--runs", str(tmp_path)),
+    assert_one_line_error(bdb("bench", grid, "--runs", str(tmp_path)),
                    "defences: unknown setting (did you mean 'defenses'?)", "pratio: unknown setting (did you mean 'pratios'?)")
     grid = _grid(tmp_path, 'attacks = ["badnet"]\n[train]\nlearning_rate = 0.1\nbs = 32\n')
-    one_line_error(bdb("bench", grid, "--runs", str(tmp_path)),
+    assert_one_line_error(bdb("bench", grid, "--runs", str(tmp_path)),
                    "train.learning_rate: unknown setting (did you mean 'lr'?)",
                    "train.bs: unknown setting (did you mean 'batch_size'?)")
     assert not (tmp_path / "runs").exists()
@@ -50,20 +41,20 @@ def test_grid_keys_get_suggestions(tmp_path):
 
 # 2 -----------------------------------------------------------------------------------------
 def test_an_option_that_is_a_method_setting_points_to_set(tmp_path):
-    line = one_line_error(bdb("defend", "ft", "--epochs", "2", "--attack-run", "a-0"))
+    line = assert_one_line_error(bdb("defend", "ft", "--epochs", "2", "--attack-run", "a-0"))
     assert line == "error: bdb defend has no --epochs; a defense's settings go in --set (e.g. --set epochs=2); see 'bdb info ft'"
-    one_line_error(bdb("attack", "badnet", "--patch-size=5"),
+    assert_one_line_error(bdb("attack", "badnet", "--patch-size=5"),
                    "bdb attack has no --patch-size; an attack's settings go in --set (e.g. --set patch_size=5)")
-    one_line_error(bdb("defend", "strip", "--attack-run", "a-0", "--lr", "0.1"),
+    assert_one_line_error(bdb("defend", "strip", "--attack-run", "a-0", "--lr", "0.1"),
                    "strip has no setting 'lr'", "--set key=value", "see 'bdb info strip'")
-    one_line_error(bdb("bench", _grid(tmp_path, 'attacks = ["badnet"]\n'), "--epochs", "3"),
+    assert_one_line_error(bdb("bench", _grid(tmp_path, 'attacks = ["badnet"]\n'), "--epochs", "3"),
                    "bdb bench has no --epochs; the victim recipe goes in the grid file's [train] table (e.g. epochs = 3)")
     # other usage errors are one line too
-    one_line_error(bdb("defend", "ft", "--attack-run", "a-0", "--wat"), "no such option: --wat", "see 'bdb defend --help'")
-    one_line_error(bdb("defend", "ft"), "missing option '--attack-run'")
-    one_line_error(bdb("nosuch"), "no such command 'nosuch'")
-    one_line_error(bdb("--nope"), "no such option: --nope; see 'bdb --help'")
-    one_line_error(bdb("analyze", "tsne", "--run", "a-0", "--out", "x.png", "--split"),
+    assert_one_line_error(bdb("defend", "ft", "--attack-run", "a-0", "--wat"), "no such option: --wat", "see 'bdb defend --help'")
+    assert_one_line_error(bdb("defend", "ft"), "missing option '--attack-run'")
+    assert_one_line_error(bdb("nosuch"), "no such command 'nosuch'")
+    assert_one_line_error(bdb("--nope"), "no such option: --nope; see 'bdb --help'")
+    assert_one_line_error(bdb("analyze", "tsne", "--run", "a-0", "--out", "x.png", "--split"),
                    "option '--split' requires an argument; see 'bdb analyze --help'")
 
 
@@ -72,12 +63,12 @@ def test_an_option_that_is_a_method_setting_points_to_set(tmp_path):
 def test_a_missing_dataset_file_names_bdb_download(tmp_path, dataset):
     root = tmp_path / "data"
     root.mkdir()
-    one_line_error(bdb("attack", "badnet", "--dataset", dataset, "--data-root", str(root), "--runs", str(tmp_path)),
+    assert_one_line_error(bdb("attack", "badnet", "--dataset", dataset, "--data-root", str(root), "--runs", str(tmp_path)),
                    f"{dataset}: missing", f"or run 'bdb download {dataset} --data-root {root}'")
 
 
 def test_a_dataset_bdb_download_does_not_fetch_gets_no_download_hint(tmp_path):
-    line = one_line_error(bdb("attack", "badnet", "--dataset", "imagefolder:16", "--data-root",
+    line = assert_one_line_error(bdb("attack", "badnet", "--dataset", "imagefolder:16", "--data-root",
                               str(tmp_path / "none"), "--runs", str(tmp_path)), "imagefolder: missing folder")
     assert "bdb download" not in line
 
@@ -94,23 +85,23 @@ def _fake_attack_run(store, run_id, attack, plugins):
 
 def test_defending_a_run_whose_attack_is_not_installed_says_what_to_install(tmp_path):
     _fake_attack_run(tmp_path, "a-0123456789ab", "gone-attack", {"bdb-attack-gone-attack": "0.3.1", "bdcore": "0.1.0"})
-    line = one_line_error(bdb("defend", "ft", "--attack-run", "a-0123", "--set", "epochs=1", "--runs", str(tmp_path)))
+    line = assert_one_line_error(bdb("defend", "ft", "--attack-run", "a-0123", "--set", "epochs=1", "--runs", str(tmp_path)))
     assert line == ("error: attack 'gone-attack' of run a-0123456789ab is not installed: bdb install gone-attack "
                     "--kind attack (the run was made with bdb-attack-gone-attack 0.3.1)")
     # a third-party package of another name: pip install it
     _fake_attack_run(tmp_path, "a-abcdef012345", "mine", {"acme-backdoors": "2.0", "bdcore": "0.1.0"})
-    one_line_error(bdb("defend", "ft", "--attack-run", "a-abcdef", "--runs", str(tmp_path)),
+    assert_one_line_error(bdb("defend", "ft", "--attack-run", "a-abcdef", "--runs", str(tmp_path)),
                    "attack 'mine' of run a-abcdef012345 is not installed: pip install acme-backdoors")
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("d-")]
 
 
 # 5 -----------------------------------------------------------------------------------------
 def test_a_family_named_without_its_options_gets_the_syntax(tmp_path):
-    line = one_line_error(bdb("attack", "badnet", "--dataset", "imagefolder", "--runs", str(tmp_path)))
+    line = assert_one_line_error(bdb("attack", "badnet", "--dataset", "imagefolder", "--runs", str(tmp_path)))
     assert line == "error: imagefolder needs a size: imagefolder:<size>[:gray], e.g. imagefolder:32"
-    one_line_error(bdb("attack", "badnet", "--model", "timm", "--runs", str(tmp_path)),
+    assert_one_line_error(bdb("attack", "badnet", "--model", "timm", "--runs", str(tmp_path)),
                    "timm needs a model name: timm:<name>, e.g. timm:resnet18")
-    one_line_error(bdb("info", "imagefolder"), "imagefolder needs a size")
+    assert_one_line_error(bdb("info", "imagefolder"), "imagefolder needs a size")
 
 
 # 6 -----------------------------------------------------------------------------------------
@@ -119,18 +110,18 @@ def test_a_family_named_without_its_options_gets_the_syntax(tmp_path):
     ("spectral-signatures", "spectral"),  # words of its paper's title
 ])
 def test_method_names_match_initials_and_paper_titles(name, meant):
-    one_line_error(bdb("info", name), f"called {name!r}. Did you mean {meant!r}?")
+    assert_one_line_error(bdb("info", name), f"called {name!r}. Did you mean {meant!r}?")
 
 
 def test_unknown_defense_spelt_out_suggests_its_id():
-    one_line_error(bdb("defend", "fine-tune", "--attack-run", "a-0"), "unknown defense 'fine-tune'. Did you mean 'ft'?")
+    assert_one_line_error(bdb("defend", "fine-tune", "--attack-run", "a-0"), "unknown defense 'fine-tune'. Did you mean 'ft'?")
 
 
 # 7 -----------------------------------------------------------------------------------------
 def test_analysis_plural_is_analyses():
-    line = one_line_error(bdb("analyze", "tsen", "--run", "a-0", "--out", "x.png"), "unknown analysis 'tsen'")
+    line = assert_one_line_error(bdb("analyze", "tsen", "--run", "a-0", "--out", "x.png"), "unknown analysis 'tsen'")
     assert "see 'bdb list analyses'" in line and "analysiss" not in line
-    one_line_error(bdb("list", "widgets"), "choose attacks, defenses, datasets, models or analyses")
+    assert_one_line_error(bdb("list", "widgets"), "choose attacks, defenses, datasets, models or analyses")
 
 
 # 8 -----------------------------------------------------------------------------------------
@@ -140,7 +131,7 @@ def test_analysis_plural_is_analyses():
 ])
 def test_a_picture_out_of_another_suffix_is_refused_before_any_work(tmp_path, command):
     out = tmp_path / "x.jpg"
-    one_line_error(bdb(*command, "--out", str(out), "--runs", str(tmp_path)),
+    assert_one_line_error(bdb(*command, "--out", str(out), "--runs", str(tmp_path)),
                    "--out must end in .png (bdb writes PNG images only), got x.jpg")
     assert not out.exists()
 
@@ -148,7 +139,7 @@ def test_a_picture_out_of_another_suffix_is_refused_before_any_work(tmp_path, co
 # 9 -----------------------------------------------------------------------------------------
 def test_install_prints_one_line_per_outcome(tmp_path):
     bad = bdb("install", "nothing-like-it", "--kind", "attack", "--no-index", "--find-links", str(tmp_path))
-    one_line_error(bad, "pip could not install bdb-attack-nothing-like-it: No matching distribution found",
+    assert_one_line_error(bad, "pip could not install bdb-attack-nothing-like-it: No matching distribution found",
                    "BDB_DEBUG=1")
     assert not bad.stdout
     loud = bdb("install", "nothing-like-it", "--kind", "attack", "--no-index", "--find-links", str(tmp_path),
@@ -187,7 +178,7 @@ def test_a_ray_address_without_a_cluster_fails_in_seconds(tmp_path):
     grid = _grid(tmp_path, 'attacks = ["badnet"]\ndatasets = ["digits"]\n')
     t0 = time.monotonic()
     res = bdb("bench", grid, "--executor", "ray", "--address", f"127.0.0.1:{port}", "--runs", str(tmp_path))
-    one_line_error(res, f"no Ray cluster answers at 127.0.0.1:{port}", "leave out --address")
+    assert_one_line_error(res, f"no Ray cluster answers at 127.0.0.1:{port}", "leave out --address")
     assert time.monotonic() - t0 < 30
 
 

@@ -16,6 +16,7 @@ from bdcore.membership import grid_run_ids, record_grid, recorded_grids
 from bdcore.results import Filters, aggregate, build_table, export, select, varying_settings
 from bdcore.store import RunStore
 from bdcore_cli.main import app
+from bdcore.testing import assert_one_line_error
 
 runner = CliRunner()
 
@@ -69,14 +70,6 @@ def known_store(tmp_path_factory):
         detection={"tpr": 0.8, "fpr": 0.1, "auroc": 0.875, "f1": 0.5})
     record_grid(store, "seeds", [ids[("badnet", s)] for s in range(3)] + [ids[("ft", s)] for s in range(3)])
     return store, ids
-
-
-def one_line_error(res, *fragments):
-    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr)
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def bdb(store, *args):
@@ -204,26 +197,26 @@ def test_exports_round_trip(known_store, tmp_path):
 ])
 def test_bad_results_input_is_one_line(known_store, args, fragments):
     store, _ = known_store
-    one_line_error(bdb(store, "results", *args), *fragments)
+    assert_one_line_error(bdb(store, "results", *args), *fragments)
 
 
 def test_missing_pyarrow_names_the_extra_and_writes_nothing(known_store, tmp_path, monkeypatch):
     store, _ = known_store
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.parquet")), "pip install 'bdcore[parquet]'")
+    assert_one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.parquet")), "pip install 'bdcore[parquet]'")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_leaves_nothing(known_store, tmp_path, monkeypatch):
     store, _ = known_store
     (tmp_path / "file").write_text("x")
-    one_line_error(bdb(store, "results", "--out", str(tmp_path / "file" / "r.csv")), "is not a directory")
+    assert_one_line_error(bdb(store, "results", "--out", str(tmp_path / "file" / "r.csv")), "is not a directory")
 
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr("bdcore.results.os.replace", refuse)
-    one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
+    assert_one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
@@ -303,4 +296,4 @@ def test_report_names_the_known_limits_of_its_methods(tmp_path):
 ])
 def test_bad_report_input_is_one_line(known_store, args, fragments):
     store, _ = known_store
-    one_line_error(bdb(store, "report", *args), *fragments)
+    assert_one_line_error(bdb(store, "report", *args), *fragments)

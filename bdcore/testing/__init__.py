@@ -259,12 +259,14 @@ def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
         assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's context at {path}"
 
 
-def check_defense_acts(name: str, store, run: Any = None, *, attack: str = "badnet", reg: Any = None) -> None:
+def check_defense_acts(name: str, store, run: Any = None, *, attack: str = "badnet", reg: Any = None,
+                       allow_unchanged: bool = True) -> None:
     """A defense does something (checked on a finished defense run; by default the tiny run on a tiny `attack`
     run, made or reused): a post- or in-training defense stores a model that differs from the backdoored
     one; a data filter's or detector's scores are not all equal (AUROC not exactly 0.5) or its flags not all
     the same; an input detector likewise on the test inputs. A defense that, by its own rule, leaves the model
-    as it is (e.g. it detected nothing) says why in `info["unchanged"]`."""
+    as it is (e.g. it detected nothing) says why in `info["unchanged"]`; with allow_unchanged=False that is a
+    failure too (a test that a backdoor survives a defense asserts with it that the defense did act)."""
     import torch
 
     reg = reg or _registry()
@@ -275,6 +277,7 @@ def check_defense_acts(name: str, store, run: Any = None, *, attack: str = "badn
     m = run.metrics
     why = (m.get("info") or {}).get("unchanged")
     if why is not None:
+        assert allow_unchanged, f"{name}: left the model unchanged ({why})"
         assert isinstance(why, str) and len(why) >= 10, f"{name}: info['unchanged'] must say why, in words"
         return
 
@@ -296,6 +299,17 @@ def check_defense_acts(name: str, store, run: Any = None, *, attack: str = "badn
         assert decides(m.get("detection")), f"{name}: every training sample got the same score and verdict"
     elif spec.stage == "detect-input":
         assert decides(m.get("input_detection")), f"{name}: every test input got the same score and verdict"
+
+
+def assert_one_line_error(result: Any, *fragments: str) -> str:
+    """A CLI call (a click/typer `Result`) failed as bad input must: exit code 2 and exactly one `error:` line
+    on stderr holding every fragment. Returns that line."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
 
 
 def _registry():
@@ -397,6 +411,6 @@ __all__ = [
     "BdbError", "TINY_EPOCHS", "TINY_DATASET", "SHORT_EPOCHS", "tiny_recipe", "attack_config",
     "check_metadata", "check_config_roundtrip", "check_light_import", "tiny_attack_run", "tiny_defense_run",
     "assert_same_snapshot", "check_attack_runs", "check_defense_runs", "check_sealed_inputs", "check_defense_acts",
-    "check_plugins_load",
+    "check_plugins_load", "assert_one_line_error",
     "check_analysis", "analysis_context", "installed", "load_attack_run", "poison_train_set",
 ]

@@ -7,6 +7,7 @@ import torch
 from bdcore import SmallCNN
 from bdcore import batchnorms, zero_bn_scale
 from bdb_defense_anp.defense import NeuronPerturbedForward
+from bdcore.testing import check_defense_acts
 
 
 def _model():
@@ -66,10 +67,11 @@ def test_anp_removes_badnets(backdoored_run, defended_run):
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.16
 
 
-def test_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # a few iterations only: PreAct-ResNet18 is slow on CPU; checks the hooks and the returned model
     run = backdoored_run("badnet", dataset="digits", model="preact-resnet18", epochs=3)
     d = defended_run("anp", run.run_id, settings={"iterations": 3, "batch_size": 32})
+    check_defense_acts("anp", bdb_store, d)  # a changed model, or the reason why not
     assert d.metrics["info"]["neurons"] == 3904
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1
 

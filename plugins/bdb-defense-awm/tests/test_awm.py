@@ -19,6 +19,7 @@ from torch import nn
 from bdcore import TrainSet
 
 from bdb_defense_awm.defense import WeightMask, one_per_class
+from bdcore.testing import check_defense_acts
 
 MINI = {"batch_size": 32, "lr": 0.1, "trigger_norm": 0.05}
 
@@ -95,7 +96,7 @@ def test_awm_one_shot(backdoored_run, defended_run):
     assert m["cacc"] >= m["before"]["cacc"] - 0.09
 
 
-def test_awm_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_awm_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # PreAct-ResNet18 on digits (8x8), 3 victim epochs (the one-pixel trigger is barely learned:
     # ASR 0.025 / 0.046). The paper's mask lr 0.01 here: with 0.1, Adam's sign-like steps on the
     # tiny L1 term drive the last stage's 8M masks to ~0.08 and C-ACC fell 0.869 -> 0.756.
@@ -104,6 +105,7 @@ def test_awm_runs_on_preact_resnet18(backdoored_run, defended_run):
     # session 8: 4 outer rounds instead of 20 (this test checks the hooks on a deep model; 38 s -> 8.5 s CPU):
     # C-ACC 0.911 -> 0.950 (20 rounds: 0.961), 20 layers masked
     run = defended_run("awm", arun.run_id, settings={"batch_size": 32, "trigger_norm": 0.05, "outer_epochs": 4})
+    check_defense_acts("awm", bdb_store, run)  # a changed model, or the reason why not
     info = run.metrics["info"]
     assert len(info["mask"]["layer_means"]) == 20
     assert run.metrics["cacc"] >= run.metrics["before"]["cacc"] - 0.05

@@ -5,6 +5,7 @@ import math
 import torch
 
 from bdb_defense_bnp.defense import gaussian_kl, outliers_above
+from bdcore.testing import check_defense_acts
 
 
 def test_gaussian_kl_hand_computed():
@@ -41,18 +42,20 @@ def test_reference_setting_prunes_backdoor_neurons_but_not_enough_in_miniature(b
     assert d.metrics["asr"] >= 0.5                            # ... but the backdoor survives
 
 
-def test_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # PreAct-ResNet18 on digits (3 epochs): every BN layer is inspected and the model keeps working.
     run = backdoored_run("badnet", dataset="digits", model="preact-resnet18", epochs=3)
     d = defended_run("bnp", run.run_id)
+    check_defense_acts("bnp", bdb_store, d)  # a changed model, or the reason why not
     assert d.metrics["info"]["neurons"] == 3904  # the 17 BN layers of PreAct-ResNet18
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1
 
 
-def test_blended_survives_in_miniature(backdoored_run, defended_run):
+def test_blended_survives_in_miniature(backdoored_run, defended_run, bdb_store):
     # measured (seed 0, 1 thread): blended before C-ACC 0.970 / ASR 1.000; after u=3: C-ACC 0.968, ASR 1.000 (2 neurons
     # pruned); no u in 1..3 brings ASR below 0.97. The blend trigger shifts many neurons a little.
     run = backdoored_run("blended")
     d = defended_run("bnp", run.run_id)
+    check_defense_acts("bnp", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     assert d.metrics["asr"] >= 0.9
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.02

@@ -6,6 +6,7 @@ from torch import nn
 
 from bdb_defense_clp.config import CLPConfig
 from bdb_defense_clp.defense import CLP, channel_lipschitz_upper_bounds, outlier_channels
+from bdcore.testing import check_defense_acts
 
 
 def test_uclc_is_spectral_norm_of_bn_scaled_kernel():
@@ -74,11 +75,12 @@ def test_clp_in_miniature_u3_prunes_little_and_lower_u_trades_accuracy(backdoore
     assert u2.metrics["asr"] >= 0.9                                                       # ... the backdoor stays
 
 
-def test_clp_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_clp_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # digits, 3 epochs of PreAct-ResNet18 with Blended (C-ACC 0.861, ASR 0.725): u=3 prunes 25 of
     # 3,904 channels in 17 conv-BN pairs; C-ACC 0.889, ASR 0.812 (not removed; see README)
     attack = backdoored_run("blended", dataset="digits", model="preact-resnet18", epochs=3)
     run = defended_run("clp", attack.run_id)
+    check_defense_acts("clp", bdb_store, run)  # a changed model, or the reason why not
     info = run.metrics["info"]
     assert info["layers"] == 17 and info["channels_total"] == 3904
     assert 1 <= info["pruned_total"] <= 100

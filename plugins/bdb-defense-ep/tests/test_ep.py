@@ -5,6 +5,7 @@ import math
 import torch
 
 from bdb_defense_ep.defense import histogram_entropy, outliers_below, standardise
+from bdcore.testing import check_defense_acts
 
 
 def test_histogram_entropy_of_a_gaussian_is_half_log_2_pi_e():
@@ -42,7 +43,7 @@ def test_outliers_below_mean_minus_u_std():
     assert outliers_below(torch.tensor([1.0] * 20 + [-9.0]), 3.0).tolist() == [20]
 
 
-def test_reference_setting_fails_in_miniature(backdoored_run, defended_run):
+def test_reference_setting_fails_in_miniature(backdoored_run, defended_run, bdb_store):
     # measured (seed 0, 1 thread): before C-ACC 0.972 / ASR 0.998; after u=3 over all BN layers: C-ACC 0.913,
     # ASR 0.998, 8 neurons pruned (2 threads: 0.970 / 0.997 -> 0.847 / 1.000, 7 pruned).
     # session 8, dead neurons standardised to a point mass (victim 0.969 / 0.996): 7 pruned (1 + 1 + 5),
@@ -52,6 +53,7 @@ def test_reference_setting_fails_in_miniature(backdoored_run, defended_run):
     # (non-backdoor) distributions, which costs clean accuracy. A genuine failure of the reference setting here.
     run = backdoored_run("badnet")
     d = defended_run("ep", run.run_id)
+    check_defense_acts("ep", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     info = d.metrics["info"]
     assert info["data"] == "train" and info["samples"] == 4000
     first = sorted(info["pruned"])[0]
@@ -72,28 +74,31 @@ def test_last_layer_with_lower_u_weakens_badnets(backdoored_run, defended_run):
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.12
 
 
-def test_clean_reserve_alone_does_not_expose_the_backdoor(backdoored_run, defended_run):
+def test_clean_reserve_alone_does_not_expose_the_backdoor(backdoored_run, defended_run, bdb_store):
     # the paper measures the training set, where poisoned samples make backdoor neurons bimodal. On the clean
     # reserve alone there is nothing to detect: measured (seed 0, 1 thread) with the setting that works above,
     # 8 neurons pruned, C-ACC 0.961, ASR 0.998.
     run = backdoored_run("badnet")
     d = defended_run("ep", run.run_id, settings={"u": 1.5, "layers": "last", "data": "reserve"})
+    check_defense_acts("ep", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     assert d.metrics["info"]["samples"] == 200  # the whole 5% reserve
     assert d.metrics["asr"] >= 0.9
 
 
-def test_blended_survives_even_the_miniature_setting(backdoored_run, defended_run):
+def test_blended_survives_even_the_miniature_setting(backdoored_run, defended_run, bdb_store):
     # measured (seed 0, 1 thread): blended before C-ACC 0.970 / ASR 1.000; u=1.5, last layer: C-ACC 0.954,
     # ASR 1.000 (14 neurons pruned; 2 threads: 0.974 -> 0.951, ASR 1.000).
     # The whole-image blend shifts many neurons a little instead of a few a lot: EP finds no backdoor neurons.
     run = backdoored_run("blended")
     d = defended_run("ep", run.run_id, settings={"u": 1.5, "layers": "last"})
+    check_defense_acts("ep", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     assert d.metrics["asr"] >= 0.9
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.05
 
 
-def test_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     run = backdoored_run("badnet", dataset="digits", model="preact-resnet18", epochs=3)
     d = defended_run("ep", run.run_id)
+    check_defense_acts("ep", bdb_store, d)  # a changed model, or the reason why not
     assert d.metrics["info"]["neurons"] == 3904  # the 17 BN layers of PreAct-ResNet18
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1

@@ -32,15 +32,17 @@ def test_ft_with_a_large_lr_halves_badnets_asr_and_keeps_accuracy(backdoored_run
     assert run.metrics["info"]["val_acc_after"] >= 0.85
 
 
-def test_ft_reference_lr_leaves_badnets_in_miniature(backdoored_run, defended_run):
+def test_ft_reference_lr_leaves_badnets_in_miniature(backdoored_run, defended_run, bdb_store):
     # an honest record: the reference lr with a 160-image reserve does not remove the backdoor
     attack = backdoored_run("badnet")
     run = defended_run("ft", attack.run_id)
+    check_defense_acts("ft", bdb_store, run, allow_unchanged=False)  # it fine-tuned, and the backdoor stays
     assert run.metrics["after"]["asr"] > 0.9  # measured 0.989
     assert run.metrics["after"]["cacc"] >= run.metrics["before"]["cacc"] - 0.02  # measured 0.964
 
 
-def test_ft_does_not_remove_blended_in_miniature(backdoored_run, defended_run):
+def test_ft_does_not_remove_blended_in_miniature(backdoored_run, defended_run, bdb_store):
     attack = backdoored_run("blended")
     run = defended_run("ft", attack.run_id, settings={"lr": 0.1})
+    check_defense_acts("ft", bdb_store, run, allow_unchanged=False)  # it fine-tuned, and the backdoor stays
     assert run.metrics["after"]["asr"] > 0.9  # measured 1.000

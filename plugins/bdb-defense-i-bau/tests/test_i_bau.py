@@ -5,6 +5,7 @@ from torch import nn
 
 from bdb_defense_i_bau.config import IBAUConfig
 from bdb_defense_i_bau.defense import implicit_hypergradient, inner_objective, project
+from bdcore.testing import check_defense_acts
 
 
 def test_projection_onto_the_norm_balls():
@@ -84,13 +85,14 @@ def test_i_bau_removes_badnets(backdoored_run, defended_run):
     assert len(rounds) == 5 and rounds[0]["delta_norm"] <= 10.0 + 1e-4
 
 
-def test_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     run = backdoored_run("badnet", dataset="digits", model="preact-resnet18", epochs=3)
     d = defended_run("i-bau", run.run_id, settings={"rounds": 1})
+    check_defense_acts("i-bau", bdb_store, d)  # a changed model, or the reason why not
     assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.1
 
 
-def test_blended_survives_in_miniature(backdoored_run, defended_run):
+def test_blended_survives_in_miniature(backdoored_run, defended_run, bdb_store):
     # measured (seed 0, 1 thread): blended before C-ACC 0.970 / ASR 1.000; after C-ACC 0.801, ASR 1.000
     # (2 threads: 0.974 -> 0.919, ASR 1.000; also 1.000 with inner_passes=5). The inner maximisation finds a universal perturbation that fools the model (validation
     # accuracy under it 0.1-0.3) but not the blend trigger's direction, so unlearning it leaves the backdoor:
@@ -99,5 +101,6 @@ def test_blended_survives_in_miniature(backdoored_run, defended_run):
     # umap-learn reset the worker's thread count): C-ACC -> 0.600, ASR 1.000: the backdoor stays and accuracy goes.
     run = backdoored_run("blended")
     d = defended_run("i-bau", run.run_id)
+    check_defense_acts("i-bau", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     assert d.metrics["asr"] >= 0.9
     assert d.metrics["cacc"] >= 0.5

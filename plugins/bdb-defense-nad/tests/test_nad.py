@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from bdb_defense_nad.defense import attention_loss, attention_map, stage_outputs
+from bdcore.testing import check_defense_acts
 
 
 def test_attention_map_is_normalised_mean_of_powered_activations():
@@ -62,11 +63,12 @@ def test_nad_against_blended(backdoored_run, defended_run):
     assert run.metrics["asr"] <= 0.5
 
 
-def test_nad_on_preact_resnet18(backdoored_run, defended_run):
+def test_nad_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # digits (8x8), 3 epochs of PreAct-ResNet18 with Blended (C-ACC 0.861, ASR 0.725). The reference
     # lr 0.1 makes the student diverge here (C-ACC 0.100: beta 1000 on 2x2 attention maps with 58
     # images); lr 0.01 trains: C-ACC 0.919, ASR 0.957 (the under-trained backdoor is not removed).
     attack = backdoored_run("blended", dataset="digits", model="preact-resnet18", epochs=3)
     run = defended_run("nad", attack.run_id, settings={"lr": 0.01})
+    check_defense_acts("nad", bdb_store, run)  # a changed model, or the reason why not
     assert run.metrics["info"]["layers"] == ["net.layer1", "net.layer2.1", "net.layer3.1"]
     assert run.metrics["cacc"] >= 0.85

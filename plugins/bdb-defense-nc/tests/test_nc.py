@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from bdcore import flag_outliers, median
+from bdcore.testing import check_defense_acts
 
 MINI = {"epochs": 30, "batch_size": 8, "patience": 3, "early_stop_patience": 6, "anomaly_threshold": 1.5}
 
@@ -73,12 +74,13 @@ def test_clean_model_is_not_flagged_and_left_unchanged(clean_run, defended_run):
     assert run.metrics["cacc"] == run.metrics["before"]["cacc"]
 
 
-def test_runs_on_preact_resnet18(backdoored_run, defended_run):
+def test_runs_on_preact_resnet18(backdoored_run, defended_run, bdb_store):
     # PreAct-ResNet18 on digits (8x8), 3 victim epochs: 3 reverse-engineering epochs only (cost).
     # measured: C-ACC unchanged (0.903 / 0.869), all 10 norms in 34-43 (this short victim run barely
     # learns the one-pixel BadNets trigger: ASR 0.025 / 0.046), nothing flagged (max index 0.99 / 1.12)
     arun = backdoored_run("badnet", dataset="digits", model="preact-resnet18", epochs=3)
     run = defended_run("nc", arun.run_id, settings={"epochs": 3, "batch_size": 8, "anomaly_threshold": 1.5})
+    check_defense_acts("nc", bdb_store, run)  # a changed model, or the reason why not
     info = run.metrics["info"]
     assert len(info["norms"]) == 10 and all(n > 0 for n in info["norms"])
     assert run.metrics["cacc"] >= run.metrics["before"]["cacc"] - 0.05

@@ -110,6 +110,9 @@ def test_rnp_removes_badnets_and_wanet_at_an_accuracy_cost(backdoored_run, defen
     assert d.metrics["cacc"] >= 0.7
     assert 10 <= info["pruned_count"] <= 40
     assert info["unlearn_epoch_acc"][-1] <= 0.2 < info["unlearn_epoch_acc"][-2]
+
+
+def test_rnp_removes_wanet_at_an_accuracy_cost(backdoored_run, defended_run):
     w = defended_run("rnp", backdoored_run("wanet").run_id)
     assert w.metrics["asr"] <= 0.1
     assert w.metrics["cacc"] >= 0.5
