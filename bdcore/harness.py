@@ -56,6 +56,15 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_kernels() -> str:
+    """The CPU kernel set torch dispatches to (e.g. AVX512, AVX2: fp32 training ends at other numbers under
+    another; ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA cap it, see `./dev.sh test --isa`)."""
+    import os
+
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return torch.backends.cpu.get_cpu_capability() + (f" (oneDNN max {isa})" if isa else "")
+
+
 @contextlib.contextmanager
 def keep_threads() -> Iterator[None]:
     """Restore torch's CPU thread count after the block.
@@ -254,7 +263,7 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
     meta = {
         "versions": versions(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package]),
         "device": str(dev),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "cpu_kernels": cpu_kernels(),
         "precision": stats.precision,
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("attack", "poison", "init", "train")},
         "wall_seconds": round(time.perf_counter() - t0, 3),
@@ -449,7 +458,7 @@ def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store
     })
     meta = {
         "versions": versions(reg, [spec.package, reg.get("attack", acfg.attack).package]),
-        "device": str(dev), "threads": torch.get_num_threads(), "stage": spec.stage,
+        "device": str(dev), "threads": torch.get_num_threads(), "cpu_kernels": cpu_kernels(), "stage": spec.stage,
         "attack_config": acfg.model_dump(mode="json"),
         "seeds": {p: derive_seed(cfg.seed, p) for p in ("reserve", "defense", "defense-run")},
         "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

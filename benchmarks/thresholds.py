@@ -34,9 +34,9 @@ def load(dirs: list[str]) -> tuple[list[str], dict[tuple, dict[str, dict]]]:
         for f in sorted(Path(d).glob("*.jsonl")):
             for line in f.read_text().splitlines():
                 r = json.loads(line)
-                test = r["test"].split("::", 1)
-                key = (test[-1] if len(test) > 1 else test[0], r["kind"], r["name"],
-                       json.dumps(r["settings"], sort_keys=True))
+                path, _, test = r["test"].partition("::")
+                where = path.split("/")[1] if path.startswith("plugins/") else path.rsplit("/", 1)[-1]
+                key = (f"{where}::{test}", r["kind"], r["name"], json.dumps(r["settings"], sort_keys=True))
                 m = dict(r["metrics"])
                 rows.setdefault(key, {})[label] = {"seed": r["seed"], "isa": r["isa"], **m}
     return labels, rows

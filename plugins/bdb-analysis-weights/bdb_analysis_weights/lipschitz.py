@@ -46,7 +46,7 @@ class Lipschitz(Analysis):
             jit = rng.uniform(-0.15, 0.15, len(v))
             if before is not None:
                 ax.scatter(i - 0.25 + jit / 2, before[name].numpy(), s=6, color="lightgrey")
-            ax.scatter(i + jit, v[~out], s=8, color="C0")
+            ax.scatter(i + jit[~out], v[~out], s=8, color="C0")
             ax.scatter(i + jit[out], v[out], s=16, color="red")
             ax.plot([i - 0.3, i + 0.3], [thr, thr], color="red", lw=0.8, ls="--")
             layers[name] = {"max": float(v.max()), "mean": float(v.mean()), "outliers": np.flatnonzero(out).tolist()}

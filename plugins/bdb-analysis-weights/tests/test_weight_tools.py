@@ -71,5 +71,8 @@ def test_lipschitz_and_network_on_attack_and_defense_runs(attack, defended_run, 
     defense = defended_run("ft", attack.run_id, settings={"epochs": 2, "lr": 0.1})
     nums = check_analysis("lipschitz", defense.run_id, bdb_store, tmp_path)
     assert set(nums["layers"]) == {"net.features.0", "net.features.4", "net.features.8"}
+    # a low u flags outlier channels, drawn apart (seed 1's victim had one at u=3, and the plot crashed on it)
+    low = check_analysis("lipschitz", defense.run_id, bdb_store, tmp_path, settings={"u": 0.5})
+    assert any(layer["outliers"] for layer in low["layers"].values())
     net = check_analysis("network", attack.run_id, bdb_store, tmp_path)
     assert net["types"]["Conv2d"] == 3 and net["parameters"] > 10_000

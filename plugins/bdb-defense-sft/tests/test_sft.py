@@ -64,7 +64,7 @@ def test_sft_against_blended_needs_a_high_peak(backdoored_run, defended_run):
     high = defended_run("sft", attack.run_id, settings={**base, "lr_max1": 0.5}).metrics
     assert high["before"]["asr"] >= 0.95
     # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve): peak 0.5: C-ACC 0.973 -> 0.845, ASR 1.000 -> 0.051, DER 0.91; peak 0.1: ASR 0.841
-    assert high["asr"] <= 0.15
+    assert high["asr"] <= 0.25  # 0.051-0.153 over kernel sets and seeds
     assert high["cacc"] >= high["before"]["cacc"] - 0.16
     low = defended_run("sft", attack.run_id, settings=base).metrics
     assert low["asr"] >= 0.7
@@ -79,5 +79,5 @@ def test_sft_on_preact_resnet18(backdoored_run, defended_run):
     # but this 3-epoch PreAct-ResNet18 loses half its accuracy: a smoke test of the architecture, not a result.
     # Re-measured in session 5 (one thread): before C-ACC 0.861, ASR 0.657; after C-ACC 0.231, ASR 0.000: the
     # 72-image reserve is too small to recover this under-trained PreAct-ResNet18 (above chance, 0.1, only).
-    assert run.metrics["cacc"] >= 0.15
+    assert run.metrics["cacc"] >= 0.2  # 0.269-0.469 over kernel sets and seeds: well above chance (0.1), far below 0.86
     assert run.metrics["asr"] <= 0.2

@@ -33,7 +33,7 @@ def test_strip_reference_setting_misses_the_reference_badnet_trigger_in_miniatur
     run = backdoored_run("badnet")
     d = defended_run("strip", run.run_id, settings={"n": 16})
     det = d.metrics["input_detection"]
-    assert det["tpr"] <= 0.2
+    assert det["tpr"] <= 0.32  # 0.081-0.248 over kernel sets and seeds
     assert det["fpr"] <= 0.1
     assert det["auroc"] >= 0.65
     assert d.metrics["info"]["calibration_rejected"] <= 0.05
