@@ -110,7 +110,8 @@ def test_clean_label_run_changes_no_label(backdoored_run, mnist5k):
 @pytest.mark.xfail(strict=True, reason="no backdoor forms in the mnist5k miniature: the poisons collide with patched "
                                        "sources on the surrogate only (15-epoch victim: ASR 0.003, README)")
 def test_backdoor_in_miniature(backdoored_run):
-    # a victim of SHORT_EPOCHS on the cached surrogate and poisons (the other tests here train one epoch on them)
+    # a victim of SHORT_EPOCHS on the cached surrogate and poisons (the other tests here train one epoch on them):
+    # C-ACC 0.938, ASR 0.008 (AVX2, seed 0); 0.925, 0.013 (AVX-512, seed 1)
     from bdcore.testing import SHORT_EPOCHS
 
     run = backdoored_run("htba", settings=MINI, epochs=SHORT_EPOCHS)
