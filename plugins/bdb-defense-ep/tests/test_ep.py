@@ -56,9 +56,8 @@ def test_reference_setting_fails_in_miniature(backdoored_run, defended_run, bdb_
     check_defense_acts("ep", bdb_store, d, allow_unchanged=False)  # it acted; the backdoor stays
     info = d.metrics["info"]
     assert info["data"] == "train" and info["samples"] == 4000
-    first = sorted(info["pruned"])[0]
-    assert info["pruned"][first]                 # early-layer neurons were pruned ...
-    assert d.metrics["asr"] >= 0.9               # ... and the backdoor survives
+    # 5-6 neurons pruned (in the first layer at seed 0, not at seed 2) and the backdoor survives (0.952-0.998)
+    assert d.metrics["asr"] >= 0.9
 
 
 def test_last_layer_with_lower_u_weakens_badnets(backdoored_run, defended_run):

@@ -13,7 +13,7 @@ def bdb_register_defenses() -> list[DefenseSpec]:
                     "and prune the neurons with small masks from the original model",
             paper="Li et al., Reconstructive Neuron Pruning for Backdoor Defense, ICML 2023",
             stage="post",
-            caveat="removes BadNets and WaNet in the mnist5k miniature only at 32-47 points of clean accuracy over "
+            caveat="removes BadNets and WaNet in the mnist5k miniature only at 31-57 points of clean accuracy over "
                    "kernel sets and seeds (unlearning collapses the model on 200 images): see its README",
             config="bdb_defense_rnp.config:RNPConfig",
             factory="bdb_defense_rnp.defense:RNP",
