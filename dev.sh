@@ -74,5 +74,5 @@ case "$cmd" in
       shift 2
     fi
     setup; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 exec "$PY" -m pytest -q -n "$(nproc)" --dist worksteal "$@" ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
