@@ -16,7 +16,7 @@ so the whole efficacy suite can be rerun on other seeds (the thresholds' spread 
 
 RECORD_ENV = "BDB_TEST_RECORD"
 """Environment variable: a directory; each run a fixture returns is appended there (one JSON line per run:
-the test, the method, its settings, seed, the ISA torch dispatches to, the metrics). `benchmarks/thresholds.py`
+the test, the method, its settings, seed, the kernel set from the run's meta.json, the metrics). `benchmarks/thresholds.py`
 tabulates such records over kernel sets and seeds."""
 
 
@@ -68,11 +68,9 @@ def _record(kind: str, name: str, settings: dict | None, seed: int, run: Any) ->
         return
     from pathlib import Path
 
-    import torch
-
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
     row = {"test": test, "kind": kind, "name": name, "settings": settings or {}, "seed": seed,
-           "isa": torch.backends.cpu.get_cpu_capability(), "run_id": run.run_id,
+           "isa": run.meta.get("cpu_kernels"), "run_id": run.run_id,
            "metrics": scalar_metrics(run.metrics)}
     Path(out).mkdir(parents=True, exist_ok=True)
     with open(Path(out) / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl", "a") as f:
