@@ -16,8 +16,8 @@ so the whole efficacy suite can be rerun on other seeds (the thresholds' spread 
 
 RECORD_ENV = "BDB_TEST_RECORD"
 """Environment variable: a directory; each run a fixture returns is appended there (one JSON line per run:
-the test, the method, its settings, seed, the kernel set from the run's meta.json, the metrics). `benchmarks/thresholds.py`
-tabulates such records over kernel sets and seeds."""
+the test, the method, its settings, seed, the kernel set from the run's meta.json, the metrics).
+`benchmarks/thresholds.py` tabulates such records over kernel sets and seeds."""
 
 
 def seed_offset() -> int:
