@@ -582,7 +582,8 @@ def attack_cmd(
         _print_json({"run_id": run.run_id, "reused": reused, **run.metrics})
         return
     out.print(_metrics_table(f"{name} on {dataset}/{model}, pratio {pratio}", [("backdoored", run.metrics)]))
-    out.print(f"run {run.run_id}{' (reused; --force retrains)' if reused else ''}  {run.path}", markup=False)
+    out.print(f"run {run.run_id}{' (reused; --force retrains)' if reused else ''}  {run.path}", markup=False,
+              soft_wrap=True)
 
 
 @app.command("defend")
@@ -628,7 +629,7 @@ def defend_cmd(
         d = m["detection"]
         line += f"  detection TPR {d['tpr']:.3f} FPR {d['fpr']:.3f} F1 {d['f1']:.3f}"
     out.print(line)
-    out.print(f"run {run.run_id}  {run.path}", markup=False)
+    out.print(f"run {run.run_id}  {run.path}", markup=False, soft_wrap=True)
 
 
 @app.command("preview")
@@ -675,7 +676,7 @@ def preview_cmd(
     s = stealth(x, quantize(attack.test_trigger(x.clone(), idx.to(dev)), attack.ctx.quantize))
     psnr = "n/a" if s["psnr"] is None else f"{s['psnr']:.2f} dB"
     out.print(f"wrote {out_path}  ({cfg.attack} on {cfg.dataset}; test trigger PSNR {psnr}, SSIM {s['ssim']:.4f})",
-              markup=False)
+              markup=False, soft_wrap=True)
 
 
 LEADERBOARD_COLUMNS = (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
@@ -871,7 +872,7 @@ def demo_cmd(
 
     store = _store(runs)
     report = write_report(store, store.root / "demo-report.html", Filters(grid="demo"), title="bdb demo")
-    out.print(f"report: {report}", markup=False)
+    out.print(f"report: {report}", markup=False, soft_wrap=True)
 
 
 def _filters(grid: Optional[str], attack: Optional[list[str]], defense: Optional[list[str]],
@@ -1024,7 +1025,7 @@ def report_cmd(
     check_out_path(out_path)
     path = write_report(_store(runs), out_path, _filters(grid, attack, defense, dataset, model, seed), title,
                         device, group)
-    out.print(f"wrote {path}", markup=False)
+    out.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 
 @app.command("analyze")
@@ -1061,7 +1062,7 @@ def analyze_cmd(
             continue
         t.add_row(k, f"{v:.4g}" if isinstance(v, float) else "-" if v is None else json.dumps(v, default=str)[:200])
     out.print(t)
-    out.print(f"wrote {out_path}", markup=False)
+    out.print(f"wrote {out_path}", markup=False, soft_wrap=True)
 
 
 @app.command("install")
