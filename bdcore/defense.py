@@ -26,7 +26,8 @@ class DefenseContext:
     seed: int
     device: torch.device
     artifacts: ArtifactCache
-    """This defense's own artifact cache (never shared with attacks or other defenses)."""
+    """This defense's own artifact cache (never shared with attacks or other defenses; outside the run store,
+    under `bdcore.store.cache_root()`)."""
 
 
 @dataclass

@@ -38,7 +38,7 @@ from bdcore.poison import TrainSet, poison_train_set
 from bdcore.presets import check_preset, method_settings
 from bdcore.registry import Registry, registry
 from bdcore.stealth import stealth
-from bdcore.store import Run, RunStore
+from bdcore.store import Run, RunStore, cache_root
 from bdcore.trainer import ProgressFn, train
 
 _DATA_CACHE: dict[tuple[str, str | None], ImageDataset] = {}
@@ -348,11 +348,23 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
     return run, cfg, data, attack, model, pidx
 
 
-def split_reserve(n_train: int, ratio: float, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The clean reserve's indices (all of it) and the validation split's (a part of it), by seed."""
+def split_reserve(n_train: int, ratio: float, val_fraction: float, seed: int,
+                  exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean reserve's indices (all of it) and the validation split's (a part of it), by seed.
+
+    `exclude` (the attack's poisoned indices) are never drawn: a defense that also holds the training set
+    must not hold a poisoned image and its clean original side by side (it could diff them). The reserve
+    keeps its size, ratio x n_train. (BackdoorBench draws its clean share from all training indices, so
+    there the overlap exists: a stated deviation.)
+    """
     gen = torch.Generator().manual_seed(derive_seed(seed, "reserve"))
     perm = torch.randperm(n_train, generator=gen)
+    if exclude is not None and len(exclude):
+        perm = perm[~torch.isin(perm, exclude.long().cpu())]
     k = max(2, int(round(ratio * n_train)))
+    if k > len(perm):
+        raise BdbError(f"a clean reserve of {k} images needs more never-poisoned training images than the "
+                       f"{len(perm)} there are; lower reserve_ratio")
     n_val = max(1, int(round(val_fraction * k)))
     reserve = perm[:k]
     return reserve.sort().values, reserve[:n_val].sort().values
@@ -383,7 +395,8 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
     reg = reg or registry()
     arun, acfg, data, attack, model, pidx = load_attack_run(cfg.attack_run, store, dev, data_root, reg)
     seed_all(cfg.seed)
-    reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed)
+    reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed,
+                                         exclude=pidx)
     fit_idx = reserve_idx[~torch.isin(reserve_idx, val_idx)]
 
     def clean(idx: torch.Tensor) -> TrainSet:
@@ -395,7 +408,7 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
     ctx = DefenseContext(
         num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
         seed=derive_seed(cfg.seed, "defense"), device=dev,
-        artifacts=ArtifactCache(store.artifacts_dir / "defense" / spec.name),
+        artifacts=ArtifactCache(cache_root() / "defense" / spec.name),  # outside the run store: see cache_root
     )
     defense = cls(dcfg, ctx)
     if not isinstance(defense, Defense):
@@ -497,12 +510,17 @@ def _score_output(out: DefenseOutput, model: nn.Module, full_train: TrainSet, pi
         metrics["detection"] = detection(flagged.cpu().numpy(), truth.numpy(), scores)
     if out.input_detector is not None:
         x_bd, _, _ = backdoor_test_set(data, attack)
+        x_all = torch.cat([data.x_test.float().div(255), x_bd.cpu().float()])
+        positive = np.r_[np.zeros(len(data.x_test), bool), np.ones(len(x_bd), bool)]
+        # the detector sees clean and triggered inputs shuffled together in every batch, as a deployed one would
+        # (all-clean then all-triggered batches would let a detector that uses batch statistics tell them apart)
+        order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(derive_seed(acfg.seed, "inputs")))
         with torch.no_grad():
-            clean_s = torch.cat([out.input_detector(data.x_test[s:s + 256].float().div(255).to(dev)).cpu()
-                                 for s in range(0, len(data.x_test), 256)])
-            bd_s = torch.cat([out.input_detector(x_bd[s:s + 256].to(dev)).cpu() for s in range(0, len(x_bd), 256)])
-        scores = torch.cat([clean_s, bd_s]).numpy()
-        positive = np.r_[np.zeros(len(clean_s), bool), np.ones(len(bd_s), bool)]
+            shuffled = torch.cat([out.input_detector(x_all[order[s:s + 256]].to(dev)).detach().float().cpu()
+                                  for s in range(0, len(order), 256)])
+        scores_t = torch.empty_like(shuffled)
+        scores_t[order] = shuffled
+        scores = scores_t.numpy()
         thr = out.threshold if out.threshold is not None else float("inf")
         metrics["input_detection"] = detection(scores > thr, positive, scores)
     if out.model is not None:

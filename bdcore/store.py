@@ -43,6 +43,18 @@ def default_root() -> Path:
     return Path(os.environ.get("BDB_RUNS", DEFAULT_ROOT))
 
 
+def cache_root() -> Path:
+    """$BDB_CACHE, else $XDG_CACHE_HOME/bdb, else ~/.cache/bdb: where defenses cache what they build.
+
+    It is deliberately not inside a run store: a defense's cache path must not lead to the attack runs
+    (their poison indices, trigger and target) that the threat model keeps from it.
+    """
+    if os.environ.get("BDB_CACHE"):
+        return Path(os.environ["BDB_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "bdb"
+
+
 def warn(message: str) -> None:
     """One 'warning:' line on stderr (for problems that do not stop a command)."""
     sys.stderr.write(f"warning: {message}\n")
@@ -156,7 +168,8 @@ class RunWriter:
 
 
 class RunStore:
-    """Runs under root/runs/<run id>/, an index at root/index.sqlite, artifacts at root/artifacts/."""
+    """Runs under root/runs/<run id>/, an index at root/index.sqlite, attack artifacts at root/artifacts/
+    (defenses cache theirs outside the store: `cache_root()`)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, index: bool = True) -> None:
         """index=False: writing a run leaves the SQLite index alone (grid workers: the driver, the one

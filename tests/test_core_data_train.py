@@ -89,3 +89,65 @@ def test_reserve_split_is_disjoint_and_seeded():
     r2, v2 = split_reserve(4000, 0.05, 0.2, seed=0)
     assert torch.equal(r, r2) and torch.equal(v, v2)
     assert not torch.equal(split_reserve(4000, 0.05, 0.2, seed=1)[0], r)
+
+
+def test_reserve_never_holds_a_poisoned_index():
+    # a defense holding the training set must not also hold a poisoned image's clean original
+    poisoned = torch.arange(0, 4000, 3)  # a third of the set
+    r, v = split_reserve(4000, 0.05, 0.2, seed=0, exclude=poisoned)
+    assert len(r) == 200 and len(v) == 40
+    assert not set(r.tolist()) & set(poisoned.tolist())
+    # without poisoned draws among its first choices the reserve is the same as before
+    first = split_reserve(4000, 0.05, 0.2, seed=0)[0]
+    assert torch.equal(split_reserve(4000, 0.05, 0.2, seed=0, exclude=torch.tensor([], dtype=torch.long))[0], first)
+
+
+def test_a_reserve_larger_than_the_never_poisoned_images_is_one_error():
+    import pytest
+
+    from bdcore.errors import BdbError
+    with pytest.raises(BdbError, match="lower reserve_ratio"):
+        split_reserve(100, 0.5, 0.2, seed=0, exclude=torch.arange(60))
+
+
+def test_defense_cache_lies_outside_the_run_store(monkeypatch, tmp_path):
+    from bdcore.store import cache_root
+    monkeypatch.setenv("BDB_CACHE", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("BDB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_root() == tmp_path / "x" / "bdb"
+
+
+def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp_path):
+    # all-clean then all-triggered batches would let a detector that looks at its batch tell them apart
+    import numpy as np
+
+    from bdcore.defense import DefenseOutput
+    from bdcore.evaluate import backdoor_test_set
+    from bdcore.harness import _score_output, load_attack_run
+    from bdcore.metrics import detection
+    from bdcore.store import RunStore
+    from bdcore.testing import tiny_attack_run
+
+    store = RunStore(tmp_path)
+    run = tiny_attack_run("badnet", store)
+    _, acfg, data, attack, model, pidx = load_attack_run(run.run_id, store, torch.device("cpu"))
+    x_bd, _, _ = backdoor_test_set(data, attack)
+    clean_keys = {round(v, 3) for v in data.x_test.float().div(255).flatten(1).sum(1).tolist()}
+    batches = []
+
+    def detector(x):
+        keys = x.flatten(1).sum(1)
+        batches.append([round(v, 3) in clean_keys for v in keys.tolist()])
+        return keys  # a score that is a function of the input alone
+
+    out = DefenseOutput(input_detector=detector, threshold=0.0)
+    metrics = {}
+    _score_output(out, model, list(range(len(data.y_train))), pidx, acfg, data, attack, torch.device("cpu"), None,
+                  None, metrics)
+    assert len(batches) > 1 and all(any(b) and not all(b) for b in batches[:-1])
+    # the scores went back to their inputs: the same metrics as scoring clean then triggered in order
+    want = torch.cat([data.x_test.float().div(255).flatten(1).sum(1), x_bd.flatten(1).sum(1)]).numpy()
+    positive = np.r_[np.zeros(len(data.x_test), bool), np.ones(len(x_bd), bool)]
+    assert metrics["input_detection"] == detection(want > 0.0, positive, want)

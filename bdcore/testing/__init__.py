@@ -239,7 +239,7 @@ def _tiny_defense_setup(name: str, store, attack: str, reg: Any = None):
 
 def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
     """A defense's inputs hold images and labels only: no attack object (so no trigger and no
-    target), no poison mask or indices; its artifact cache is its own namespace."""
+    target), no poison mask or indices; its artifact cache is its own namespace, outside the run store."""
     import torch
 
     from bdcore.attack import Attack
@@ -255,6 +255,9 @@ def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
         assert set(vars(setup.inputs.train)) <= {"device", "x", "y", "hflip"}, f"{name}: training set holds more than data"
     root = setup.defense.ctx.artifacts.root
     assert root.parts[-2:] == ("defense", name), f"{name}: artifact cache {root} is not the defense's own"
+    store_root = store.root.resolve()
+    assert store_root != root.resolve() and store_root not in root.resolve().parents, \
+        f"{name}: artifact cache {root} lies inside the run store {store.root} (it would lead to the attack runs)"
     for path, obj in _reachable(setup.defense.ctx):
         assert not isinstance(obj, Attack), f"{name}: the attack is reachable from the defense's context at {path}"
 
