@@ -13,6 +13,19 @@ def accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
     return float((pred == truth).mean()) if pred.size else 0.0
 
 
+def broken_victim(cacc: float | None, num_classes: int) -> bool:
+    """A model that did not learn its task: clean accuracy under min(0.5, 3 / C), three times chance.
+
+    Its ASR, RA and a defense's DER on it mean nothing (a "defense" that retrains it wins by learning the
+    task at last), so results, leaderboards and the report flag such runs and keep them out of rankings.
+    Digits trained 2 epochs at lr 0.01 ends at 10-26%: flagged (C = 10, bar 30%); a working miniature
+    victim sits at 94-99%.
+    """
+    if cacc is None or num_classes < 2:
+        return False
+    return cacc < min(0.5, 3.0 / num_classes)
+
+
 def der(before: Mapping[str, float], after: Mapping[str, float]) -> float:
     """Defense effectiveness rating: (max(0, dASR) - max(0, dACC) + 1) / 2, drops before -> after."""
     return (max(0.0, before["asr"] - after["asr"]) - max(0.0, before["cacc"] - after["cacc"]) + 1) / 2

@@ -109,11 +109,23 @@ def _section(sid: str, title: str, body: str) -> str:
 
 
 def der_heatmap(recs: list[RunRecord]) -> str:
-    """DER of every attack x defense pair (mean over the runs), as a heat-map and a table."""
-    runs = [r for r in recs if r.kind == "defense" and r.metrics.get("der") is not None]
+    """DER of every attack x defense pair (mean over the runs), as a heat-map and a table. Runs on a broken
+    victim (C-ACC near chance) and detectors (which leave the model as it is: DER 0.5 by construction) are
+    left out, and the note says how many."""
+    scored = [r for r in recs if r.kind == "defense" and r.metrics.get("der") is not None]
+    runs = [r for r in scored if not r.broken and not r.detector]
+    left_out = []
+    if any(r.broken for r in scored):
+        left_out.append(f"{sum(r.broken for r in scored)} run(s) on a victim that never learned its task "
+                        "(C-ACC under 3x chance: a defense that retrains it 'wins' by learning the task)")
+    detectors = sorted({r.settings["defense"] for r in scored if r.detector and not r.broken})
+    if detectors:
+        left_out.append(f"the detectors {', '.join(detectors)} (they leave the model as it is, so DER is 0.5 by "
+                        "construction: see Detection for their AUROC)")
+    dropped = _note("Left out of the heat-map: " + "; ".join(left_out) + ".") if left_out else ""
     if not runs:
-        return _note("No defense runs with a DER in this selection: the heat-map needs at least one defense run "
-                     "(a grid with defenses other than 'none').")
+        return dropped + _note("No defense runs with a meaningful DER in this selection: the heat-map needs at least "
+                               "one defense run that repairs a working victim.")
     attacks = _ordered({r.settings["attack"] for r in runs})
     defenses = _ordered({r.settings["defense"] for r in runs})
     stats = _mean_by(runs, lambda r: (r.settings["attack"], r.settings["defense"]), "der")
@@ -133,14 +145,21 @@ def der_heatmap(recs: list[RunRecord]) -> str:
     for i in range(len(attacks)):
         for j in range(len(defenses)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=9,
+                st = stats[(attacks[i], defenses[j])]
+                spread = f"\n±{st.sd:.2f}, n={st.n}" if st.sd is not None else f"\nn={st.n}"
+                ax.text(j, i, f"{grid[i, j]:.3f}{spread}", ha="center", va="center", fontsize=8,
                         color="black" if 0.25 < grid[i, j] < 0.8 else "white")
     fig.colorbar(im, ax=ax, label="DER")
-    rows = [[a] + [fmt_metric("der", stats[(a, d)].mean) if stats.get((a, d)) else "-" for d in defenses]
-            for a in attacks]
+
+    def cell(st):
+        if not st:
+            return "-"
+        return fmt_metric("der", st.mean) + (f" ±{st.sd:.3f}" if st.sd is not None else "") + f" (n={st.n})"
+
+    rows = [[a] + [cell(stats.get((a, d))) for d in defenses] for a in attacks]
     note = _pooled_note(runs, ("attack", "defense"))
-    return (f"<figure>{_img(_png(fig), 'DER heat-map, attack x defense')}<figcaption>DER = (max(0, ΔASR) − "
-            f"max(0, ΔACC) + 1) / 2; 1 is best. {_e(note)}</figcaption></figure>"
+    return (dropped + f"<figure>{_img(_png(fig), 'DER heat-map, attack x defense')}<figcaption>DER = (max(0, ΔASR) − "
+            f"max(0, ΔACC) + 1) / 2; 1 is best; each cell: mean ±sd over its n runs. {_e(note)}</figcaption></figure>"
             + _html_table(["attack \\ defense", *defenses], rows, [False] + [True] * len(defenses), "der"))
 
 
@@ -334,6 +353,15 @@ def known_limits(names: set[str]) -> dict[str, str]:
             if s.name in names and s.caveat}
 
 
+def _settings_fold(table: ResultsTable) -> str:
+    """What is truly the same in every run (the varying settings are named), the long list folded away."""
+    same = table.same_for_every_run()
+    varying = [k for k in table.settings if k not in dict(same) and k not in ("seed", "defense_seed")]
+    head = "Settings that vary: " + (", ".join(varying) if varying else "none") + f". {len(same)} settings are the same in every run"
+    body = "".join(f"<li><code>{_e(k)}</code> = {_e(v)}</li>" for k, v in same)
+    return f'<details class="caption"><summary>{_e(head)}</summary><ul>{body}</ul></details>'
+
+
 # the report -----------------------------------------------------------------------------------
 def build_report(store: RunStore, filters: Filters | None = None, title: str | None = None,
                  device: str = "cpu", group: bool | None = None) -> str:
@@ -341,7 +369,7 @@ def build_report(store: RunStore, filters: Filters | None = None, title: str | N
     filters = filters or Filters()
     recs = select(store, filters)
     title = title or (f"bdb report: grid {filters.grid}" if filters.grid else "bdb report")
-    table = build_table(recs, group)
+    table = build_table(recs, group, intervals=True)
     attacks = sorted({r.settings.get("attack") for r in recs} - {None})
     defenses = sorted({r.settings.get("defense") for r in recs} - {None, "none"})
     seeds = sorted({r.settings.get("seed") for r in recs} - {None})
@@ -349,7 +377,7 @@ def build_report(store: RunStore, filters: Filters | None = None, title: str | N
                + (f" ({_e(filters.describe())})" if filters.describe() else "")
                + f"; attacks: {_e(', '.join(attacks) or '-')}; defenses: {_e(', '.join(defenses) or '-')}; "
                f"seeds: {_e(', '.join(map(str, seeds)) or '-')}. Written {_e(time.strftime('%Y-%m-%d %H:%M'))}.</p>"
-               + (f'<p class="caption">{_e(table.caption(()))}</p>' if recs else "")
+               + (_settings_fold(table) if recs else "")
                + "<nav>" + " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS[1:]) + "</nav>")
     limits = known_limits(set(attacks) | set(defenses))
     if limits:

@@ -51,6 +51,11 @@ class RunRecord:
     settings: dict[str, Any]
     metrics: dict[str, float | None]
     created: str = ""
+    broken: bool = False
+    """The victim (the attack run's model) never learned its task: C-ACC near chance (metrics.broken_victim)."""
+    detector: bool = False
+    """A defense run that scored detection and left the model as it was (an input detector, or a data
+    detector that only flags): judged by AUROC, TPR and FPR, not by DER (always 0.5 there)."""
 
     def key(self) -> tuple:
         """What the run is, seeds left out: runs with equal keys are repeats over seeds."""
@@ -108,6 +113,14 @@ def run_metrics(m: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
+def is_detector(m: dict[str, Any]) -> bool:
+    """A defense run's metrics.json: it scored detection and left the model as it was."""
+    before, det = m.get("before"), m.get("detection") or m.get("input_detection")
+    if not isinstance(before, dict) or not isinstance(det, dict):
+        return False
+    return all(before.get(k) == m.get(k) for k in ("cacc", "asr", "ra"))
+
+
 def records(store: RunStore, rows: list[dict[str, Any]] | None = None) -> list[RunRecord]:
     """Every indexed run (or the given index rows) as a RunRecord.
 
@@ -131,7 +144,13 @@ def records(store: RunStore, rows: list[dict[str, Any]] | None = None) -> list[R
             if not isinstance(acfg, dict):
                 acfg = {k: r[k] for k in ("attack", "dataset", "model", "pratio")}
             s = {**attack_settings(acfg), **defense_settings(r["config"])}
-        out.append(RunRecord(r["run_id"], r["kind"], r["parent"], s, run_metrics(r["metrics"]), r.get("created") or ""))
+        m = r["metrics"] if isinstance(r["metrics"], dict) else {}
+        broken = m.get("victim_broken")
+        if broken is None and r["kind"] == "defense":  # older defense runs: their attack run says
+            parent = by_id.get(r["parent"]) if r["parent"] else None
+            broken = (parent["metrics"] or {}).get("victim_broken") if parent else None
+        out.append(RunRecord(r["run_id"], r["kind"], r["parent"], s, run_metrics(m), r.get("created") or "",
+                             broken=bool(broken), detector=r["kind"] == "defense" and is_detector(m)))
     return out
 
 
@@ -146,11 +165,12 @@ class Filters:
     model: list[str] = field(default_factory=list)
     seed: list[int] = field(default_factory=list)
     grid: str | None = None
+    pratio: list[float] = field(default_factory=list)
 
     def describe(self) -> str:
         """The filters in words ('' when none)."""
         parts = [f"grid {self.grid}"] if self.grid else []
-        for k in ("attack", "defense", "dataset", "model", "seed"):
+        for k in ("attack", "defense", "dataset", "model", "pratio", "seed"):
             vals = getattr(self, k)
             if vals:
                 parts.append(f"{k} {'|'.join(str(v) for v in vals)}")
@@ -174,7 +194,7 @@ def select(store: RunStore, filters: Filters | None = None) -> list[RunRecord]:
         wanted = set(ids)
         recs = [r for r in recs if r.run_id in wanted]
         where = f"grid {filters.grid!r}"
-    for key in ("attack", "defense", "dataset", "model", "seed"):
+    for key in ("attack", "defense", "dataset", "model", "pratio", "seed"):
         wanted_vals = getattr(filters, key)
         if not wanted_vals:
             continue
@@ -205,6 +225,9 @@ class Stat:
     sd: float | None
     ci_low: float | None
     ci_high: float | None
+    low: float | None = None
+    """The smallest value (the range is what a table shows for n < 3, where a t interval is meaningless)."""
+    high: float | None = None
 
     @property
     def half_width(self) -> float | None:
@@ -212,18 +235,26 @@ class Stat:
         return None if self.ci_high is None else self.ci_high - self.mean
 
 
-def aggregate(values: Iterable[float | None], level: float = 0.95) -> Stat | None:
-    """Stat of the finite values (None when there are none; no sd or interval for one value)."""
+BOUNDS = {"cacc": (0.0, 1.0), "asr": (0.0, 1.0), "ra": (0.0, 1.0), "der": (0.0, 1.0), "auroc": (0.0, 1.0),
+          "tpr": (0.0, 1.0), "fpr": (0.0, 1.0), "ssim": (-1.0, 1.0), "psnr": (0.0, math.inf)}
+"""The range each metric lives in: a confidence interval is clipped to it."""
+
+
+def aggregate(values: Iterable[float | None], level: float = 0.95,
+              bounds: tuple[float, float] = (-math.inf, math.inf)) -> Stat | None:
+    """Stat of the finite values (None when there are none; no sd or interval for one value); the
+    interval is clipped to `bounds` (a rate's CI over 2 seeds can otherwise read [-126%, 277%])."""
     vals = [float(v) for v in values if v is not None and math.isfinite(v)]
     n = len(vals)
     if n == 0:
         return None
     mean = math.fsum(vals) / n
     if n == 1:
-        return Stat(1, mean, None, None, None)
+        return Stat(1, mean, None, None, None, mean, mean)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
     half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return Stat(n, mean, sd, mean - half, mean + half)
+    lo, hi = bounds
+    return Stat(n, mean, sd, max(lo, mean - half), min(hi, mean + half), min(vals), max(vals))
 
 
 @dataclass
@@ -243,7 +274,7 @@ def group_runs(recs: list[RunRecord]) -> list[Group]:
     out = []
     for runs in groups.values():
         settings = {k: v for k, v in runs[0].settings.items() if k not in SEEDS}
-        stats = {m: aggregate(r.metrics.get(m) for r in runs) for m in METRICS}
+        stats = {m: aggregate((r.metrics.get(m) for r in runs), bounds=BOUNDS[m]) for m in METRICS}
         out.append(Group(settings, runs, stats))
     return out
 
@@ -308,19 +339,36 @@ class ResultsTable:
     constant: dict[str, Any]
     grouped: bool
     runs: int
+    intervals: bool = False
+    """Grouped cells show mean ±sd; with intervals, also the 95% CI (n >= 3) or the range (n = 2)."""
 
-    def caption(self, shown: Iterable[str] | None = None) -> str:
-        """Settings equal for every run (core ones too when not among the shown columns) and, for
-        a grouped table, what a cell holds."""
+    def same_for_every_run(self) -> list[tuple[str, Any]]:
+        """The settings whose value is one and the same in every row (core settings included)."""
+        same = [(k, self.records[0][k]) for k in CORE
+                if self.records and len({_hashable(r[k]) for r in self.records}) == 1]
+        return same + [(k, v) for k, v in self.constant.items() if k not in ("data_fingerprint", "input_files")]
+
+    def caption(self, shown: Iterable[str] | None = None, settings: bool = True) -> str:
+        """Settings equal for every run that are not among the shown columns (settings=False: left out)
+        and what a cell and a mark mean."""
         shown = set(CORE if shown is None else shown)
-        same = [(k, self.records[0][k]) for k in CORE if k not in shown and self.records]
-        same += [(k, v) for k, v in self.constant.items() if k not in ("data_fingerprint", "input_files")]
         parts = []
-        if same:
+        same = [(k, v) for k, v in self.same_for_every_run() if k not in shown]
+        if same and settings:
             parts.append("same for every run: " + ", ".join(f"{k}={_fmt_setting(v)}" for k, v in same))
         if self.grouped:
-            parts.append("each row: the runs that differ only in their seeds (n); cells: mean ±sd [95% CI, Student t]")
+            parts.append("each row: the runs that differ only in their seeds (n); cells: mean ±sd"
+                         + (" [95% CI, Student t, n >= 3] or (range, n = 2)" if self.intervals else ""))
+        if any(_row_broken(r) for r in self.records):
+            parts.append("! after C-ACC: the victim never learned its task (C-ACC under 3x chance): its ASR, RA "
+                         "and a defense's DER on it mean nothing")
+        if any(r.get("detector") for r in self.records) and "der" in self.metrics:
+            parts.append("DER '-': a detector that leaves the model as it is, judged by AUROC/TPR/FPR")
         return "; ".join(parts)
+
+
+def _row_broken(row: dict[str, Any]) -> bool:
+    return bool(row.get("victim_broken") or row.get("broken"))
 
 
 def _unify(column: list[Any]) -> list[Any]:
@@ -333,9 +381,11 @@ def _unify(column: list[Any]) -> list[Any]:
     return column
 
 
-def build_table(recs: list[RunRecord], group: bool | None = None) -> ResultsTable:
+def build_table(recs: list[RunRecord], group: bool | None = None, sort: str | None = None,
+                intervals: bool = False) -> ResultsTable:
     """The table of these runs: grouped over seeds when group is True, or (None) when any two runs
-    differ only in their seeds; columns: the core settings, every varying setting, then metrics."""
+    differ only in their seeds; columns: the core settings, every varying setting, then metrics.
+    sort: a metric to order the rows by (ascending; '-asr' descending), else by settings."""
     varying, constant = varying_settings(recs)
     for k in CORE:
         constant.pop(k, None)
@@ -357,25 +407,41 @@ def build_table(recs: list[RunRecord], group: bool | None = None) -> ResultsTabl
                 row[f"{m}_sd"] = st.sd if st else None
                 row[f"{m}_ci_low"] = st.ci_low if st else None
                 row[f"{m}_ci_high"] = st.ci_high if st else None
+                row[f"{m}_min"] = st.low if st else None
+                row[f"{m}_max"] = st.high if st else None
+            row["broken"] = sum(r.broken for r in g.runs)
+            row["detector"] = all(r.detector for r in g.runs)
             row["run_ids"] = " ".join(r.run_id for r in g.runs)
             out.append(row)
-        tail = ["n", *[f"{m}_{s}" for m in metrics for s in ("mean", "sd", "ci_low", "ci_high")], "run_ids"]
+        tail = ["n", *[f"{m}_{s}" for m in metrics for s in ("mean", "sd", "ci_low", "ci_high", "min", "max")],
+                "broken", "detector", "run_ids"]
     else:
         seeds = [k for k in SEEDS if any(r.settings.get(k) is not None for r in recs)]
         for r in sorted(recs, key=lambda r: _row_order(r.settings, varying)):
             row = {k: r.settings.get(k) for k in [*settings, *seeds]}
             row.update({m: r.metrics.get(m) for m in metrics})
+            row["victim_broken"] = r.broken
+            row["detector"] = r.detector
             row["run_id"] = r.run_id
             row["parent"] = r.parent
             out.append(row)
         settings = settings + seeds
-        tail = [*metrics, "run_id", "parent"]
+        tail = [*metrics, "victim_broken", "detector", "run_id", "parent"]
     columns = settings + tail
     for k in settings:
         vals = _unify([row[k] for row in out])
         for row, v in zip(out, vals):
             row[k] = v
-    return ResultsTable(out, columns, settings, metrics, constant, group, len(recs))
+    if sort:
+        metric = sort.lstrip("-")
+        if metric not in METRICS:
+            raise BdbError(f"cannot sort by {sort!r}: pass a metric ({', '.join(METRICS)}), '-' first for "
+                           "descending (e.g. --sort=-asr)")
+        key = f"{metric}_mean" if group else metric
+        have = [r for r in out if r.get(key) is not None]
+        have.sort(key=lambda r: r[key], reverse=sort.startswith("-"))  # stable: ties keep the settings order
+        out = have + [r for r in out if r.get(key) is None]
+    return ResultsTable(out, columns, settings, metrics, constant, group, len(recs), intervals)
 
 
 # cells ----------------------------------------------------------------------------------------
@@ -399,16 +465,26 @@ def fmt_metric(metric: str, v: float | None) -> str:
 
 
 def metric_cell(table: ResultsTable, row: dict[str, Any], metric: str) -> str:
-    """A metric cell: the value, or for a group of several runs 'mean ±sd [ci_low, ci_high]'."""
+    """A metric cell: the value, or for a group of several runs 'mean ±sd' (with table.intervals, then
+    '[ci_low, ci_high]' for n >= 3 and '(min-max)' for n = 2). C-ACC of a broken victim ends in '!';
+    a detector's DER is '-'."""
+    if metric == "der" and row.get("detector"):
+        return "-"
+    mark = " !" if metric == "cacc" and _row_broken(row) else ""
     if not table.grouped:
-        return fmt_metric(metric, row.get(metric))
+        return fmt_metric(metric, row.get(metric)) + mark
     mean = row.get(f"{metric}_mean")
     if mean is None or row.get(f"{metric}_sd") is None:
-        return fmt_metric(metric, mean)
+        return fmt_metric(metric, mean) + mark
     sd = row[f"{metric}_sd"]
     sd_txt = f"{100 * sd:.2f}" if metric in PERCENT else f"{sd:.{DIGITS.get(metric, 3)}f}"
-    return (f"{fmt_metric(metric, mean)} ±{sd_txt} "
-            f"[{fmt_metric(metric, row[f'{metric}_ci_low'])}, {fmt_metric(metric, row[f'{metric}_ci_high'])}]")
+    cell = f"{fmt_metric(metric, mean)} ±{sd_txt}"
+    if table.intervals:
+        if row.get("n", 0) >= 3:
+            cell += f" [{fmt_metric(metric, row[f'{metric}_ci_low'])}, {fmt_metric(metric, row[f'{metric}_ci_high'])}]"
+        else:
+            cell += f" ({fmt_metric(metric, row[f'{metric}_min'])}-{fmt_metric(metric, row[f'{metric}_max'])})"
+    return cell + mark
 
 
 def display_columns(table: ResultsTable, metrics: list[str] | None = None) -> list[tuple[str, str]]:
@@ -478,7 +554,11 @@ def _require_pyarrow():
 
 
 def to_markdown(table: ResultsTable, title: str = "") -> str:
-    """A Markdown table of the displayed columns, with the caption below it."""
+    """A Markdown table of the displayed columns, with the caption below it (grouped cells with their
+    intervals: a file is read closer than a terminal)."""
+    from dataclasses import replace
+
+    table = replace(table, intervals=True)
     cols = display_columns(table)
 
     def esc(s: str) -> str:

@@ -582,6 +582,8 @@ def attack_cmd(
         _print_json({"run_id": run.run_id, "reused": reused, **run.metrics})
         return
     out.print(_metrics_table(f"{name} on {dataset}/{model}, pratio {pratio}", [("backdoored", run.metrics)]))
+    if run.metrics.get("victim_broken"):
+        out.print(BROKEN_WARNING, markup=False, highlight=False, style="yellow")
     out.print(f"run {run.run_id}{' (reused; --force retrains)' if reused else ''}  {run.path}", markup=False,
               soft_wrap=True)
 
@@ -624,12 +626,45 @@ def defend_cmd(
         _print_json({"run_id": run.run_id, **m})
         return
     out.print(_metrics_table(f"{name} on {run.config['attack_run']}", [("before", m["before"]), ("after", m["after"])]))
-    line = f"DER {m['der']:.4f}  RIR {m['rir']:.4f}"
-    if "detection" in m:
-        d = m["detection"]
-        line += f"  detection TPR {d['tpr']:.3f} FPR {d['fpr']:.3f} F1 {d['f1']:.3f}"
-    out.print(line)
+    for line in _defense_lines(m):
+        out.print(line, markup=False, highlight=False)
     out.print(f"run {run.run_id}  {run.path}", markup=False, soft_wrap=True)
+
+
+DECISIONS = ("flagged_classes", "target_classes", "detected", "trigger_found", "anomaly_index", "flag_count",
+             "threshold", "unchanged")
+"""What a defense decided, from its info, in the order `bdb defend` prints them."""
+
+
+def _defense_lines(m: dict) -> list[str]:
+    """The lines under `bdb defend`'s table: a detector by its detection metrics (its DER is 0.5 by
+    construction), a repair by DER and RIR; what it decided; a warning on a broken victim."""
+    from bdcore.results import is_detector
+
+    def num(v: Any) -> str:
+        return "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
+    lines = []
+    if is_detector(m):
+        lines.append("a detector: the model is left as it is (DER means nothing here)")
+    else:
+        lines.append(f"DER {m['der']:.4f}  RIR {m['rir']:.4f}")
+    for key, what in (("detection", "training-data detection"), ("input_detection", "input detection")):
+        d = m.get(key)
+        if isinstance(d, dict):
+            lines.append(f"{what}: AUROC {num(d.get('auroc'))}  TPR {num(d.get('tpr'))} at FPR {num(d.get('fpr'))}  "
+                         f"F1 {num(d.get('f1'))}")
+    info = m.get("info") if isinstance(m.get("info"), dict) else {}
+    decided = [f"{k} {json.dumps(info[k]) if not isinstance(info[k], str) else info[k]}" for k in DECISIONS if k in info]
+    if decided:
+        lines.append("decided: " + "; ".join(decided))
+    if m.get("victim_broken"):
+        lines.append(BROKEN_WARNING)
+    return lines
+
+
+BROKEN_WARNING = ("warning: the victim never learned its task (C-ACC under 3x chance): its ASR, RA and any DER "
+                  "mean nothing; train it longer or with another lr (e.g. --epochs, --lr, --preset)")
 
 
 @app.command("preview")
@@ -680,8 +715,9 @@ def preview_cmd(
 
 
 LEADERBOARD_COLUMNS = (("dataset", "left"), ("model", "left"), ("attack", "left"), ("ratio", "right"),
-                       ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"), ("RA %", "right"),
-                       ("DER", "right"), ("PSNR", "right"), ("SSIM", "right"), ("run", "left"))
+                       ("seed", "right"), ("defense", "left"), ("C-ACC %", "right"), ("ASR %", "right"),
+                       ("RA %", "right"), ("DER", "right"), ("AUROC", "right"), ("PSNR", "right"), ("SSIM", "right"),
+                       ("run", "left"))
 WIDE = 110
 """Below this terminal width the leaderboard drops PSNR/SSIM and its borders, and cells fold."""
 
@@ -695,21 +731,32 @@ def _leaderboard_table(rows: list[dict], title: str, limits: dict[str, str] | No
         return f"{v} *" if limits and v in limits else v
 
     cells = [{"dataset": r["dataset"], "model": r["model"], "attack": name(r["attack"]),
-              "ratio": num(r["pratio"], "g"), "defense": name(r["defense"]), "C-ACC %": _pct(r["cacc"]),
+              "ratio": num(r["pratio"], "g"), "seed": num(r.get("seed"), "d"), "defense": name(r["defense"]),
+              "C-ACC %": _pct(r["cacc"]) + (" !" if r.get("victim_broken") else ""),
               "ASR %": _pct(r["asr"]), "RA %": _pct(r["ra"]),
-              "DER": num(r["der"], ".3f"), "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
+              "DER": "-" if r.get("detector") else num(r["der"], ".3f"), "AUROC": num(r.get("auroc"), ".3f"),
+              "PSNR": num(r.get("psnr"), ".2f"), "SSIM": num(r.get("ssim"), ".4f"),
               "run": r["run_id"]} for r in rows]
     columns = list(LEADERBOARD_COLUMNS)
+    if len({c["seed"] for c in cells}) < 2:  # one seed: no column for it
+        columns = [(c, j) for c, j in columns if c != "seed"]
+    if not any(r.get("auroc") is not None for r in rows):
+        columns = [(c, j) for c, j in columns if c != "AUROC"]
+    notes = []
+    if any(r.get("victim_broken") for r in rows):
+        notes.append("!: victim never learned its task (C-ACC under 3x chance): its ASR and DER mean nothing")
+    if any(r.get("detector") for r in rows):
+        notes.append("DER -: a detector, judged by AUROC")
     if out.width >= WIDE:
-        t = Table(title=escape(title))
+        t = Table(title=escape(title), caption=escape("; ".join(notes)) or None, caption_justify="left")
     else:  # narrow: no borders, no PSNR/SSIM, and a dataset/model/ratio shared by every row goes to the title
         shared = [c for c in ("dataset", "model", "ratio") if rows and len({str(x[c]) for x in cells}) == 1]
         drop = {"PSNR", "SSIM", *shared}
         columns = [(c, j) for c, j in columns if c not in drop]
         note = ", ".join(str(cells[0][c]) for c in shared)
         t = Table(title=escape(title + (f" ({note})" if note else "")),
-                  caption="C-ACC, ASR, RA in %; PSNR/SSIM: wider terminal or --json", box=box.SIMPLE_HEAD,
-                  show_edge=False, pad_edge=False, collapse_padding=True)
+                  caption=escape("; ".join(["C-ACC, ASR, RA in %; PSNR/SSIM: wider terminal or --json", *notes])),
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col, just in columns:
         t.add_column(col if t.box is not box.SIMPLE_HEAD else col.removesuffix(" %"), justify=just, overflow="fold")
     for c in cells:
@@ -876,11 +923,12 @@ def demo_cmd(
 
 
 def _filters(grid: Optional[str], attack: Optional[list[str]], defense: Optional[list[str]],
-             dataset: Optional[list[str]], model: Optional[list[str]], seed: Optional[list[int]]):
+             dataset: Optional[list[str]], model: Optional[list[str]], seed: Optional[list[int]],
+             pratio: Optional[list[float]] = None):
     from bdcore.results import Filters
 
     return Filters(attack=attack or [], defense=defense or [], dataset=dataset or [], model=model or [],
-                   seed=seed or [], grid=grid)
+                   seed=seed or [], grid=grid, pratio=pratio or [])
 
 
 GridOpt = typer.Option(None, "--grid", help="only the runs of this grid (as recorded by 'bdb bench' / 'bdb demo')")
@@ -889,8 +937,9 @@ DefenseOpt = typer.Option(None, "--defense", help="only runs of this defense; 'n
 DatasetOpt = typer.Option(None, "--dataset", help="only runs on this dataset (repeatable)")
 ModelOpt = typer.Option(None, "--model", help="only runs of this model (repeatable)")
 SeedOpt = typer.Option(None, "--seed", help="only runs of this seed (repeatable)")
+PratioOpt = typer.Option(None, "--pratio", help="only runs at this poisoning ratio (repeatable)")
 GroupOpt = typer.Option(None, "--group/--no-group", help="one row per group of runs that differ only in their seeds, "
-                        "with mean, sd and 95% CI [default: group when some runs differ only in their seeds]")
+                        "with mean and sd [default: group when some runs differ only in their seeds]")
 
 
 @app.command("download")
@@ -929,7 +978,12 @@ def results_cmd(
     dataset: Optional[list[str]] = DatasetOpt,
     model: Optional[list[str]] = ModelOpt,
     seed: Optional[list[int]] = SeedOpt,
+    pratio: Optional[list[float]] = PratioOpt,
     group: Optional[bool] = GroupOpt,
+    sort: Optional[str] = typer.Option(None, "--sort", help="order rows by a metric (cacc, asr, ra, der, auroc, ...), "
+                                       "'-' first for descending: --sort=-der [default: by settings]"),
+    ci: bool = typer.Option(False, "--ci", help="grouped cells add the 95% CI (n >= 3) or the range (n = 2) to "
+                            "mean ±sd"),
     fmt: Optional[str] = typer.Option(None, "--format", help="md, csv, json or parquet [default: a table; with "
                                       "--out: from the file's suffix]"),
     out_path: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout"),
@@ -948,8 +1002,8 @@ def results_cmd(
     if reindex:
         n = store.reindex()
         err.print(f"indexed {n} runs", markup=False)
-    filters = _filters(grid, attack, defense, dataset, model, seed)
-    table = build_table(select(store, filters), group)
+    filters = _filters(grid, attack, defense, dataset, model, seed, pratio)
+    table = build_table(select(store, filters), group, sort=sort, intervals=ci)
     what = f"{table.runs} runs" + (f" in {len(table.records)} groups" if table.grouped else "")
     title = f"{what} in {store.root}" + (f" ({filters.describe()})" if filters.describe() else "")
     if fmt is None:
@@ -1012,6 +1066,7 @@ def report_cmd(
     dataset: Optional[list[str]] = DatasetOpt,
     model: Optional[list[str]] = ModelOpt,
     seed: Optional[list[int]] = SeedOpt,
+    pratio: Optional[list[float]] = PratioOpt,
     group: Optional[bool] = GroupOpt,
     title: Optional[str] = typer.Option(None, "--title", help="the report's title"),
     device: str = typer.Option("cpu", help="device of the trigger previews: cpu, auto or cuda[:N]"),
@@ -1023,7 +1078,7 @@ def report_cmd(
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise BdbError(f"--out must end in .html, got {out_path.name}")
     check_out_path(out_path)
-    path = write_report(_store(runs), out_path, _filters(grid, attack, defense, dataset, model, seed), title,
+    path = write_report(_store(runs), out_path, _filters(grid, attack, defense, dataset, model, seed, pratio), title,
                         device, group)
     out.print(f"wrote {path}", markup=False, soft_wrap=True)
 

@@ -131,7 +131,9 @@ def test_bench_runs_grid_and_resumes(tmp_path):
     for r in rows:  # every run's own numbers, as the harness stored them
         assert r["run_id"] in results and f"{100 * r['asr']:.2f}" in results and f"{100 * r['cacc']:.2f}" in results
     der = html[html.index('<section id="der-heatmap">'):html.index('<section id="ratio">')]
-    assert all(f"{r['der']:.3f}" in der for r in rows if r["defense"] == "ft")
+    for r in rows:  # 2 epochs at lr 0.01 leave some victims near chance (BadNets ~20%): no DER colour for those
+        if r["defense"] == "ft":
+            assert ("victim that never learned its task" in der) if r["victim_broken"] else (f"{r['der']:.3f}" in der)
 
 
 @pytest.mark.parametrize("content,fragment", [

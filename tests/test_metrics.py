@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bdcore.metrics import accuracy, auroc, der, detection, rir
+from bdcore.metrics import accuracy, auroc, broken_victim, der, detection, rir
 
 
 def test_accuracy():
@@ -51,3 +51,11 @@ def test_detection_counts():
     assert "auroc" not in d
     # positives score (1, 0, 1), negatives (1, 0, 0): wins 1+1 twice, ties 0.5 three times -> 6 / 9
     assert detection(flagged, truth, flagged.astype(float))["auroc"] == pytest.approx(6 / 9)
+
+
+def test_a_victim_under_three_times_chance_is_broken():
+    # 10 classes: the bar is 0.3; 2 classes: 0.5 (chance itself); 200 classes: 0.015
+    assert broken_victim(0.2028, 10) and not broken_victim(0.3333, 10) and not broken_victim(0.97, 10)
+    assert broken_victim(0.49, 2) and not broken_victim(0.5, 2)
+    assert broken_victim(0.01, 200) and not broken_victim(0.02, 200)
+    assert not broken_victim(None, 10)

@@ -97,7 +97,10 @@ def test_groups_over_seeds_with_exact_statistics(known_store):
     assert set(rows) == {"none", "ft"} and rows["none"]["n"] == 3
     none = rows["none"]
     assert none["cacc_mean"] == pytest.approx(0.8) and none["cacc_sd"] == pytest.approx(0.1)
-    assert none["cacc_ci_high"] - none["cacc_mean"] == pytest.approx(T_975_2 * 0.1 / math.sqrt(3))
+    # 0.8 +- t(0.975, 2) x 0.1 / sqrt 3 = [0.552, 1.048]: a rate's interval is clipped to [0, 1]
+    assert none["cacc_mean"] - none["cacc_ci_low"] == pytest.approx(T_975_2 * 0.1 / math.sqrt(3))
+    assert none["cacc_ci_high"] == 1.0
+    assert (none["cacc_min"], none["cacc_max"]) == (pytest.approx(0.7), pytest.approx(0.9))
     assert none["asr_mean"] == pytest.approx(0.97) and none["asr_sd"] == pytest.approx(0.02)
     assert rows["ft"]["der_mean"] == pytest.approx(0.91)
     assert set(none["run_ids"].split()) == {ids[("badnet", s)] for s in range(3)}
@@ -170,7 +173,7 @@ def test_exports_round_trip(known_store, tmp_path):
     md = tmp_path / "r.md"
     assert bdb(store, *args, "--out", str(md)).exit_code == 0
     text = md.read_text()
-    assert "80.00 ±10.00 [55.16, 104.84]" in text and "| n |" in text
+    assert "80.00 ±10.00 [55.16, 100.00]" in text and "| n |" in text  # the CI, clipped to 100%
 
     single = json.loads(bdb(store, "results", "--no-group", "--seed", "1", "--json").stdout)
     assert [r["run_id"] for r in single] == [ids[("badnet", 1)], ids[("ft", 1)]]
@@ -264,7 +267,7 @@ def test_report_of_known_runs_has_every_section_and_degrades(known_store, tmp_pa
     assert "0.910" in p.text["der-heatmap"]  # mean DER of ft on badnet: (0.90 + 0.91 + 0.92) / 3
     assert "0.875" in p.text["detection"] and "0.800" in p.text["detection"]
     assert p.triggers == ["badnet", "blended"]  # data-poisoning triggers need no training
-    assert "80.00 ±10.00 [55.16, 104.84]" in p.text["results"]
+    assert "80.00 ±10.00 [55.16, 100.00]" in p.text["results"]
 
     one = tmp_path / "one.html"
     assert bdb(store, "report", "--grid", "seeds", "--out", str(one)).exit_code == 0
@@ -297,3 +300,81 @@ def test_report_names_the_known_limits_of_its_methods(tmp_path):
 def test_bad_report_input_is_one_line(known_store, args, fragments):
     store, _ = known_store
     assert_one_line_error(bdb(store, "report", *args), *fragments)
+
+
+# what a reader must not be misled by ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def misleading_store(tmp_path_factory):
+    """A working victim over 2 seeds with FT and an input detector (DER 0.5 by construction), and a victim
+    that never learned (C-ACC 0.2) with an FT that 'repairs' it by learning the task."""
+    store = RunStore(tmp_path_factory.mktemp("misleading"))
+    ids = {}
+    for seed, cacc in ((0, 0.96), (1, 0.94)):
+        rid, cfg = _attack(store, "badnet", seed, cacc, 0.99)
+        ids[("badnet", seed)] = rid
+        ids[("ft", seed)] = _defense(store, "ft", rid, cfg, seed, cacc - 0.02, 0.1, 0.93)
+        det = DefenseRunConfig(defense="strip", attack_run=rid, seed=seed, preset="quick")
+        with store.write(det.run_id()) as w:
+            w.json("config.json", det.model_dump(mode="json"))
+            w.json("meta.json", {"attack_config": cfg.model_dump(mode="json")})
+            w.json("metrics.json", {"before": {"cacc": cacc, "asr": 0.99, "ra": 0.01}, "cacc": cacc, "asr": 0.99,
+                                    "ra": 0.01, "der": 0.5, "rir": 0.5,
+                                    "input_detection": {"auroc": 0.91, "tpr": 0.7, "fpr": 0.05, "f1": 0.8}})
+        ids[("strip", seed)] = det.run_id()
+    rid, cfg = _attack(store, "blended", 0, 0.2, 0.9, pratio=0.05)
+    with store.write(rid) as w:  # as the harness writes it
+        w.json("config.json", cfg.model_dump(mode="json"))
+        w.json("meta.json", {})
+        w.json("metrics.json", {"cacc": 0.2, "asr": 0.9, "ra": 0.05, "victim_broken": True, "num_classes": 10})
+    ids[("blended", 0)] = rid
+    ids[("ft-on-broken",)] = _defense(store, "ft", rid, cfg, 0, 0.75, 0.1, 0.95)
+    return store, ids
+
+
+def test_broken_victims_and_detectors_are_marked_in_tables(misleading_store):
+    store, ids = misleading_store
+    table = build_table(select(store), group=True)
+    from bdcore.results import display_columns, display_rows
+
+    cols = display_columns(table)
+    cells = {(r["attack"], r["defense"]): dict(zip([k for k, _ in cols], c))
+             for r, c in zip(table.records, display_rows(table, cols))}
+    assert cells[("blended", "none")]["cacc"].endswith(" !") and cells[("blended", "ft")]["cacc"].endswith(" !")
+    assert not cells[("badnet", "ft")]["cacc"].endswith("!")
+    assert cells[("badnet", "strip")]["der"] == "-" and cells[("badnet", "ft")]["der"] != "-"
+    cap = table.caption(k for k, _ in cols)
+    assert "never learned its task" in cap and "a detector" in cap
+    # over 2 seeds: mean ±sd, and with intervals the range, never a t interval ([-126%, 277%] in the issue)
+    assert cells[("badnet", "none")]["cacc"] == "95.00 ±1.41"
+    from dataclasses import replace
+    assert display_rows(replace(table, intervals=True), cols)[0][[k for k, _ in cols].index("cacc")] \
+        == "95.00 ±1.41 (94.00-96.00)"
+    from bdcore.leaderboard import leaderboard
+
+    rows = leaderboard(store)
+    by = {(r["attack"], r["defense"], r["seed"]): r for r in rows}
+    assert by[("blended", "ft", 0)]["victim_broken"] and by[("badnet", "strip", 1)]["detector"]
+    assert by[("badnet", "strip", 1)]["auroc"] == 0.91 and len(rows) == 8
+
+
+def test_results_sort_and_ratio_filter(misleading_store):
+    store, ids = misleading_store
+    rows = json.loads(bdb(store, "results", "--no-group", "--defense", "ft", "--sort=-cacc", "--json").stdout)
+    assert [r["cacc"] for r in rows] == sorted((r["cacc"] for r in rows), reverse=True)
+    only = json.loads(bdb(store, "results", "--pratio", "0.05", "--json").stdout)
+    assert {r["pratio"] for r in only} == {0.05} and len(only) == 2
+    assert_one_line_error(bdb(store, "results", "--sort", "speed"), "cannot sort by 'speed'")
+    assert_one_line_error(bdb(store, "results", "--pratio", "0.3"), "no run in the run store")
+
+
+def test_report_heatmap_leaves_out_broken_victims_and_detectors_and_names_what_varies(misleading_store, tmp_path):
+    store, ids = misleading_store
+    out = tmp_path / "r.html"
+    assert bdb(store, "report", "--out", str(out)).exit_code == 0
+    p = _parse(out.read_text())
+    der = " ".join(p.text["der-heatmap"].split())
+    assert "1 run(s) on a victim that never learned its task" in der and "the detectors strip" in der
+    assert "0.950" not in der and "0.930 ±0.000 (n=2)" in der  # ft on the broken victim is not in the colours
+    summary = " ".join(p.text["summary"].split())
+    assert "Settings that vary: attack, pratio, defense" in summary
+    assert "attack=badnet" not in summary and "defense=none" not in summary  # they vary: never 'the same'
