@@ -28,6 +28,9 @@ class DefenseContext:
     artifacts: ArtifactCache
     """This defense's own artifact cache (never shared with attacks or other defenses; outside the run store,
     under `bdcore.store.cache_root()`)."""
+    progress: Callable[[str, int, int], None] | None = None
+    """Where a long defense reports its phase: progress(what, done, total) (the CLI shows it with an ETA);
+    None: nobody listens. Plugins call `Defense.report` or pass `Defense.training_progress(what)` to train."""
 
 
 @dataclass
@@ -94,16 +97,29 @@ class Defense:
         """Apply the defense."""
         raise NotImplementedError(f"{type(self).__name__} must implement run")
 
+    def report(self, what: str, done: int, total: int) -> None:
+        """Report the phase of a long defense (e.g. 'unlearning', epoch 3 of 5) to the CLI's bar."""
+        if self.ctx.progress is not None:
+            self.ctx.progress(what, done, total)
+
+    def training_progress(self, what: str) -> Callable[[int, int, float], None] | None:
+        """A `train(..., progress=...)` callback that reports the training steps as phase `what`."""
+        if self.ctx.progress is None:
+            return None
+        return lambda done, total, loss: self.report(what, done, total)
+
 
 def fine_tune(model: nn.Module, data: TrainSet, recipe: TrainRecipe, seed: int, *, hooks: Sequence[Any] = (),
-              params: Iterable[torch.Tensor] | None = None, **overrides: Any) -> nn.Module:
+              params: Iterable[torch.Tensor] | None = None, progress: Callable[[int, int, float], None] | None = None,
+              **overrides: Any) -> nn.Module:
     """Fine-tune `model` in place with the shared trainer; overrides change recipe fields.
 
-    hooks: trainer hooks (e.g. `SAM`, a loss); params: the tensors to optimise (default: all).
+    hooks: trainer hooks (e.g. `SAM`, a loss); params: the tensors to optimise (default: all);
+    progress: e.g. `Defense.training_progress('fine-tuning')`.
     """
     from bdcore.trainer import train
 
-    train(model, data, recipe.model_copy(update=overrides), seed=seed, hooks=hooks, params=params)
+    train(model, data, recipe.model_copy(update=overrides), seed=seed, hooks=hooks, params=params, progress=progress)
     return model
 
 

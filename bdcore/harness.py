@@ -32,7 +32,7 @@ from bdcore.defense import Defense, DefenseContext, DefenseInputs, DefenseOutput
 from bdcore.errors import BdbError
 from bdcore.evaluate import backdoor_test_set, evaluate
 from bdcore.identity import check_fingerprint, dataset_fingerprint, resolve_input_files
-from bdcore.metrics import der, detection, rir
+from bdcore.metrics import broken_victim, der, detection, rir
 from bdcore.models import load_pretrained, with_normalization
 from bdcore.poison import TrainSet, poison_train_set
 from bdcore.presets import check_preset, method_settings
@@ -254,6 +254,7 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
     metrics = evaluate(model, data, attack, dev)
     metrics.update(trigger_stealth(data, trainset, pidx))
     metrics.update({
+        "num_classes": data.num_classes, "victim_broken": broken_victim(metrics["cacc"], data.num_classes),
         "poisoned": int(len(pidx)),
         "train_seconds": round(stats.seconds, 3),
         "images_per_second": round(stats.images_per_second, 1),
@@ -389,7 +390,8 @@ class DefenseSetup:
 
 
 def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, dev: torch.device,
-                  data_root: str | None = None, reg: Registry | None = None) -> DefenseSetup:
+                  data_root: str | None = None, reg: Registry | None = None,
+                  phase_progress: Callable[[str, int, int], None] | None = None) -> DefenseSetup:
     """Load the attack run and build the defense with its threat-model inputs (sealed: images and
     labels only; its own artifact namespace)."""
     reg = reg or registry()
@@ -409,6 +411,7 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
         num_classes=data.num_classes, shape=data.shape, mean=data.mean, std=data.std, hflip=data.hflip,
         seed=derive_seed(cfg.seed, "defense"), device=dev,
         artifacts=ArtifactCache(cache_root() / "defense" / spec.name),  # outside the run store: see cache_root
+        progress=phase_progress,
     )
     defense = cls(dcfg, ctx)
     if not isinstance(defense, Defense):
@@ -432,8 +435,12 @@ def run_defense(
     data_root: str | None = None,
     progress: ProgressFn | None = None,
     reg: Registry | None = None,
+    phase_progress: Callable[[str, int, int], None] | None = None,
 ) -> Run:
-    """Apply a defense to a finished attack run and score it (or reuse the finished run)."""
+    """Apply a defense to a finished attack run and score it (or reuse the finished run).
+
+    progress(done, total, loss): the harness's retraining and, without phase_progress, the defense's own
+    phases; phase_progress(what, done, total): the phases a defense reports (`Defense.report`)."""
     reg = reg or registry()
     store = store or RunStore()
     spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config, check_preset(cfg.preset))
@@ -445,14 +452,18 @@ def run_defense(
         if not force and store.is_complete(run_id):
             return store.load(run_id)
         with keep_threads():
-            return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg)
+            return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg, phase_progress)
 
 
 def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store: RunStore, device: str,
-                 data_root: str | None, progress: ProgressFn | None, reg: Registry) -> Run:
+                 data_root: str | None, progress: ProgressFn | None, reg: Registry,
+                 phase_progress: Callable[[str, int, int], None] | None = None) -> Run:
     dev = pick_device(device)
     t0 = time.perf_counter()
-    setup = defense_setup(cfg, spec, dcfg, store, dev, data_root, reg)
+    if phase_progress is None and progress is not None:  # a bar without a description: the phases' steps
+        def phase_progress(what: str, done: int, total: int) -> None:
+            progress(done, total, float("nan"))
+    setup = defense_setup(cfg, spec, dcfg, store, dev, data_root, reg, phase_progress)
     arun, acfg, data, attack, model, pidx = setup.arun, setup.acfg, setup.data, setup.attack, setup.model, setup.pidx
     full_train, defense, inputs = setup.train, setup.defense, setup.inputs
     reserve_idx, val_idx = setup.reserve_idx, setup.val_idx
@@ -461,7 +472,8 @@ def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store
     if not isinstance(out, DefenseOutput):
         raise BdbError(f"defense {cfg.defense!r} returned {type(out).__name__}, expected DefenseOutput")
     before = {k: arun.metrics[k] for k in ("cacc", "asr", "ra")}
-    metrics: dict[str, Any] = {"before": before}
+    metrics: dict[str, Any] = {"before": before, "num_classes": data.num_classes,
+                               "victim_broken": broken_victim(before["cacc"], data.num_classes)}
     repaired = _score_output(out, model, full_train, pidx, acfg, data, attack, dev, progress, reg, metrics)
     after = evaluate(repaired, data, attack, dev)
     metrics.update({

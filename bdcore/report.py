@@ -16,6 +16,7 @@ import html
 import io
 import json
 import time
+import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +25,7 @@ from bdcore.results import (LABELS, Filters, ResultsTable, RunRecord, aggregate,
                             display_rows, fmt_metric, select, varying_settings, write_atomic)
 from bdcore.store import RunStore
 
-SECTIONS = ("summary", "der-heatmap", "ratio", "models", "detection", "triggers", "results")
+SECTIONS = ("summary", "methods", "der-heatmap", "trade-off", "ratio", "models", "detection", "triggers", "results")
 PANELS_PER_FIGURE = 6
 """Defenses per ratio figure (more defenses make more figures, not unreadable ones)."""
 PREVIEW_IMAGES = 6
@@ -37,7 +38,28 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px 
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 p.note{color:#555;font-style:italic}p.caption{color:#444;font-size:.85rem}img{max-width:100%}
 figure{margin:.8rem 0}figcaption{font-size:.85rem;color:#444}
+th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}td.ids{font-size:.7rem;color:#666}
+.strip{display:flex;align-items:stretch;gap:.4rem}.strip .rows{display:flex;flex-direction:column;
+justify-content:space-around;font-size:.8rem;color:#444;text-align:right}
 """
+_SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function (t) {
+  t.querySelectorAll('th').forEach(function (th, i) {
+    th.classList.add('sortable');
+    th.addEventListener('click', function () {
+      var body = t.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+      var key = function (r) { var v = r.cells[i].textContent.trim(); var f = parseFloat(v);
+        return isNaN(f) ? v.toLowerCase() : f; };
+      rows.sort(function (a, b) { var x = key(a), y = key(b);
+        if (typeof x !== typeof y) { return typeof x === 'number' ? -dir : dir; }
+        return x < y ? -dir : x > y ? dir : 0; });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+"""Click a header of a table with class 'sortable' to sort by it (numbers as numbers); inline, no assets."""
 
 
 # helpers --------------------------------------------------------------------------------------
@@ -59,13 +81,16 @@ def _note(text: str) -> str:
     return f'<p class="note">{_e(text)}</p>'
 
 
-def _html_table(header: list[str], rows: list[list[str]], numeric: list[bool], cls: str = "") -> str:
+def _html_table(header: list[str], rows: list[list[str]], numeric: list[bool], cls: str = "",
+                last_small: bool = False) -> str:
     out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>"]
     out += [f"<th>{_e(h)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
     for r in rows:
-        out.append("<tr>" + "".join(f'<td class="num">{_e(c)}</td>' if num else f"<td>{_e(c)}</td>"
-                                    for c, num in zip(r, numeric)) + "</tr>")
+        cells = [f'<td class="num">{_e(c)}</td>' if num else f"<td>{_e(c)}</td>" for c, num in zip(r, numeric)]
+        if last_small and cells:
+            cells[-1] = f'<td class="ids">{_e(r[-1])}</td>'
+        out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -307,9 +332,11 @@ def trigger_previews(store: RunStore, recs: list[RunRecord], device: str = "cpu"
             first = (str(exc).splitlines() or [""])[0]
             parts.append(_note(f"{a}: no preview ({type(exc).__name__}: {first})"))
             continue
-        parts.append(f'<figure class="trigger" data-attack="{_e(a)}">{_img(b64, f"{a} trigger preview")}'
-                     f"<figcaption>{_e(a)} (run {_e(chosen[a])}): clean test images, the same with the test-time "
-                     "trigger, and their difference scaled to full range.</figcaption></figure>")
+        parts.append(f'<figure class="trigger" data-attack="{_e(a)}"><div class="strip"><div class="rows">'
+                     "<span>clean</span><span>with trigger</span><span>difference</span></div>"
+                     f'{_img(b64, f"{a} trigger preview")}</div><figcaption>{_e(a)} (run {_e(chosen[a])}): '
+                     "clean test images, the same with the test-time trigger, and their difference scaled to full "
+                     "range.</figcaption></figure>")
     return "".join(parts)
 
 
@@ -335,13 +362,92 @@ def _preview_png(store: RunStore, run_id: str, device: str) -> bytes:
 
 
 def results_section(table: ResultsTable) -> str:
-    """The results table (as `bdb results` shows it), with its caption."""
+    """The results table (as `bdb results` shows it, sortable by any column; grouped rows name their runs),
+    with its caption."""
     if not table.records:
         return _note("No runs.")
     cols = display_columns(table)
     numeric = [k not in table.settings or k == "pratio" for k, _ in cols]
-    return (_html_table([h for _, h in cols], display_rows(table, cols), numeric, "results")
-            + f'<p class="caption">{_e(table.caption(k for k, _ in cols))}</p>')
+    rows = display_rows(table, cols)
+    header = [h for _, h in cols]
+    if table.grouped:
+        header.append("runs")
+        numeric.append(False)
+        rows = [r + [rec["run_ids"]] for r, rec in zip(rows, table.records)]
+    return (_html_table(header, rows, numeric, "results sortable", last_small=table.grouped)
+            + f'<p class="caption">{_e(table.caption(k for k, _ in cols))}. Click a column header to sort.</p>')
+
+
+def methods_section(recs: list[RunRecord]) -> str:
+    """Each attack and defense of the selection: its paper (a scholar search for the title), its package's
+    page (where its README is) and its known limit."""
+    from bdcore.registry import registry
+
+    reg = registry()
+    names = {"attack": sorted({r.settings.get("attack") for r in recs} - {None, "none"}),
+             "defense": sorted({r.settings.get("defense") for r in recs} - {None, "none"})}
+    rows = []
+    for kind, ns in names.items():
+        for n in ns:
+            try:
+                spec = reg.get(kind, n)
+            except Exception:  # a run of a plugin that is no longer installed
+                rows.append(f"<tr><td>{kind}</td><td><code>{_e(n)}</code></td><td colspan=3>not installed here "
+                            f"(bdb install {_e(n)})</td></tr>")
+                continue
+            paper = spec.paper
+            q = urllib.parse.quote_plus(paper)
+            rows.append(f"<tr><td>{kind}</td><td><code>{_e(n)}</code></td>"
+                        f'<td><a href="https://scholar.google.com/scholar?q={q}">{_e(paper)}</a></td>'
+                        f'<td><a href="https://pypi.org/project/{_e(spec.package)}/">{_e(spec.package)}</a> '
+                        f"(<code>bdb info {_e(n)}</code>)</td><td>{_e(spec.caveat or '-')}</td></tr>")
+    if not rows:
+        return _note("No attack or defense in this selection.")
+    return ('<table class="methods"><thead><tr><th>kind</th><th>id</th><th>paper</th><th>package and README</th>'
+            "<th>known limit</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def tradeoff_section(recs: list[RunRecord]) -> str:
+    """C-ACC against ASR: each attack's victim (no defense) and, joined to it by an arrow, each defense's
+    result on it; a defense is good where its point lies top left. Broken victims and detectors are left out."""
+    runs = [r for r in recs if not r.broken and not r.detector and r.metrics.get("cacc") is not None
+            and r.metrics.get("asr") is not None]
+    defended = [r for r in runs if r.kind == "defense"]
+    if not defended:
+        return _note("No defense run on a working victim here: the trade-off plot needs at least one.")
+    cacc = _mean_by(runs, lambda r: (r.settings["attack"], r.settings["defense"]), "cacc")
+    asr = _mean_by(runs, lambda r: (r.settings["attack"], r.settings["defense"]), "asr")
+    defenses = _ordered({r.settings["defense"] for r in defended})
+    attacks = _ordered({r.settings["attack"] for r in runs})
+    fig = _figure(6.4, 4.6)
+    ax = fig.subplots()
+    colours = {d: f"C{i % 10}" for i, d in enumerate(defenses)}
+    markers = {a: "osD^vP*Xh<>p"[i % 12] for i, a in enumerate(attacks)}
+    for a in attacks:
+        base = (asr.get((a, "none")), cacc.get((a, "none")))
+        if base[0] is not None and base[1] is not None:
+            ax.scatter([100 * base[0].mean], [100 * base[1].mean], marker=markers[a], color="black", zorder=3)
+        for d in defenses:
+            x, y = asr.get((a, d)), cacc.get((a, d))
+            if x is None or y is None:
+                continue
+            ax.scatter([100 * x.mean], [100 * y.mean], marker=markers[a], color=colours[d], zorder=3)
+            if base[0] is not None and base[1] is not None:
+                ax.annotate("", xy=(100 * x.mean, 100 * y.mean), xytext=(100 * base[0].mean, 100 * base[1].mean),
+                            arrowprops={"arrowstyle": "->", "color": colours[d], "alpha": 0.6})
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colours[d], marker="o", linestyle="", label=d) for d in defenses]
+    handles += [Line2D([], [], color="black", marker=markers[a], linestyle="", label=f"{a} (no defense)")
+                for a in attacks]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.set_xlabel("ASR % (lower is better)")
+    ax.set_ylabel("C-ACC % (higher is better)")
+    ax.grid(alpha=0.3)
+    note = _pooled_note(runs, ("attack", "defense"))
+    return (f"<figure>{_img(_png(fig), 'C-ACC against ASR per defense')}<figcaption>Each black marker is an "
+            "attack's victim; an arrow leads to the same victim after a defense (colour), mean over its runs. "
+            f"Top left is best. {_e(note)}</figcaption></figure>")
 
 
 def known_limits(names: set[str]) -> dict[str, str]:
@@ -391,7 +497,9 @@ def build_report(store: RunStore, filters: Filters | None = None, title: str | N
     else:
         sections = [
             _section("summary", "Summary", summary),
+            _section("methods", "Methods", methods_section(recs)),
             _section("der-heatmap", "Defense effectiveness (DER), attack x defense", der_heatmap(recs)),
+            _section("trade-off", "Clean accuracy against attack success, per defense", tradeoff_section(recs)),
             _section("ratio", "C-ACC and ASR against the poisoning ratio", ratio_curves(recs)),
             _section("models", "Per-model comparison", model_comparison(recs)),
             _section("detection", "Detection", detection_section(recs)),
@@ -399,7 +507,8 @@ def build_report(store: RunStore, filters: Filters | None = None, title: str | N
             _section("results", "Results", results_section(table)),
         ]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>" + "".join(sections) + "</body></html>\n")
+            f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>" + "".join(sections)
+            + f"<script>{_SORT_JS}</script></body></html>\n")
 
 
 def write_report(store: RunStore, out: str | Path, filters: Filters | None = None, title: str | None = None,

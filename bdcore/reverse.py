@@ -194,6 +194,7 @@ def reverse_engineer(
     early_stop_threshold: float = 1.0,
     early_stop_patience: int = 25,
     seed: int = 0,
+    report: Callable[[str, int, int], None] | None = None,
 ) -> ReversedTriggers:
     """Neural Cleanse: for each class in `targets`, the minimal trigger flipping other-class inputs to it.
 
@@ -204,7 +205,8 @@ def reverse_engineer(
     epochs and divided by `cost_multiplier_down` after `patience` failing ones. The smallest mask
     of a successful epoch is kept. A class stops early once its cost went both up and down and its
     best norm has not dropped below `early_stop_threshold` x the best so far for
-    `early_stop_patience` epochs. Only `data` (a clean reserve) is used.
+    `early_stop_patience` epochs. Only `data` (a clean reserve) is used. `report(what, epoch, epochs)`
+    hears after every epoch how many classes are still searching (e.g. `Defense.report`).
     """
     device = data.device
     targets = [int(t) for t in targets]
@@ -226,7 +228,9 @@ def reverse_engineer(
 
     fast = device.type in ("cpu", "cuda")
     with frozen(model, channels_last=fast):
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            if report is not None:
+                report(f"reversing triggers: {int(active.sum())} of {k} classes searching", epoch, epochs)
             idx_active = active.nonzero().flatten()
             ka = len(idx_active)
             hits = torch.zeros(ka, dtype=torch.float64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import subprocess
@@ -491,11 +492,11 @@ def _progress(label: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=err, transient=True)
-    task = prog.add_task(label, total=None, loss=float("nan"))
+                    TextColumn("{task.fields[loss]}"), TimeRemainingColumn(), console=err, transient=True)
+    task = prog.add_task(label, total=None, loss="")  # no 'loss nan' before the first step or in a phase without one
 
     def update(done: int, total: int, loss: float) -> None:
-        prog.update(task, completed=done, total=total, loss=loss)
+        prog.update(task, completed=done, total=total, loss=f"loss {loss:.3f}" if math.isfinite(loss) else "")
 
     return prog, update
 
@@ -618,9 +619,20 @@ def defend_cmd(
     store = _store(runs)
     _registry().get("defense", name)
     check_run_plan(store, device, defenses=[(name, cfg.defense_config)], attack_run=attack_run)
-    prog, update = _progress(f"defense {name}")
+    label = f"defense {name}"
+    prog, update = _progress(label)
+    task = prog.task_ids[0]
+
+    def phase(what: str, done: int, total: int) -> None:  # the defense's own phases (e.g. NC: reversing, unlearning)
+        prog.update(task, description=f"{label}: {what}", completed=done, total=total, loss="")
+
+    def retraining(done: int, total: int, loss: float) -> None:
+        prog.update(task, description=f"{label}: retraining on the kept samples")
+        update(done, total, loss)
+
     with prog:
-        run = run_defense(cfg, store=store, force=force, device=device, data_root=data_root, progress=update)
+        run = run_defense(cfg, store=store, force=force, device=device, data_root=data_root, progress=retraining,
+                          phase_progress=phase)
     m = run.metrics
     if as_json:
         _print_json({"run_id": run.run_id, **m})
@@ -784,6 +796,8 @@ class _GridView:
     def started(self, task) -> None:
         what = task.label if task.kind == "attack" else f"  defense {task.cfg.defense} on {task.label.split(' + ')[0]}"
         self.rows[task.index] = self.prog.add_task(what, total=None)
+        if not self.prog.console.is_terminal:  # no live bars in a log: say what runs now, so a long run is not silent
+            self.prog.console.print(f"started {what.strip()}", markup=False, highlight=False)
 
     def run_progress(self, task):
         row = self.rows.get(task.index)

@@ -259,8 +259,14 @@ def test_report_of_known_runs_has_every_section_and_degrades(known_store, tmp_pa
     assert res.exit_code == 0, res.stderr
     html = out.read_text()
     p = _parse(html)
-    assert list(p.text) == ["summary", "der-heatmap", "ratio", "models", "detection", "triggers", "results"]
-    assert "http" not in "".join(src for _, src in p.images) and "<link" not in html and "<script" not in html
+    assert list(p.text) == ["summary", "methods", "der-heatmap", "trade-off", "ratio", "models", "detection", "triggers",
+                            "results"]
+    # self-contained: no external asset; the one script (sorting the results table) is inline
+    assert "http" not in "".join(src for _, src in p.images) and "<link" not in html
+    assert html.count("<script") == 1 and "<script src" not in html
+    assert "Gu et al., BadNets" in p.text["methods"] and "https://pypi.org/project/bdb-defense-ft/" in html
+    assert 'class="results sortable"' in html and ids[("badnet", 0)] in p.text["results"]  # grouped rows name runs
+    assert "trade-off" in {s for s, _ in p.images}
     assert all(src.startswith("data:image/png;base64,") for _, src in p.images)
     sections_with_images = {s for s, _ in p.images}
     assert {"der-heatmap", "ratio", "models", "detection"} <= sections_with_images

@@ -76,9 +76,13 @@ def test_flag_outliers_only_flags_small_norms():
 
 
 def test_reverse_engineer_finds_the_one_pixel_trigger():
+    heard = []
     rev = reverse_engineer(CornerOrMean(), dark_images(), [1, 2], epochs=150, batch_size=32, patience=3,
-                           early_stop_patience=10, seed=0)
+                           early_stop_patience=10, seed=0, report=lambda *a: heard.append(a))
     assert rev.found.tolist() == [True, True]
+    # progress: one report per epoch run, saying how many classes still search (what `bdb defend nc` shows)
+    assert heard[0] == ("reversing triggers: 2 of 2 classes searching", 0, 150)
+    assert len(heard) == int(rev.epochs.max()) and heard[-1][1] == len(heard) - 1
     assert rev.success.min() >= 0.99
     m1 = rev.masks[0, 0]
     # measured: class 1 norm 0.46, all of it on the bottom-right pixel; class 2 norm 13.6 of 36

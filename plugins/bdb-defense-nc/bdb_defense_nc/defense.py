@@ -44,7 +44,7 @@ class NeuralCleanse(Defense):
             lr=c.lr, init_cost=c.init_cost, cost_multiplier_up=c.cost_multiplier_up,
             cost_multiplier_down=c.cost_multiplier_down, patience=c.patience,
             success_threshold=c.success_threshold, early_stop_threshold=c.early_stop_threshold,
-            early_stop_patience=c.early_stop_patience, seed=self.ctx.seed,
+            early_stop_patience=c.early_stop_patience, seed=self.ctx.seed, report=self.report,
         )
         index = anomaly_index(rev.norms)
         flagged = flag_outliers(rev.norms, c.anomaly_threshold).nonzero().flatten().tolist()
@@ -69,6 +69,7 @@ class NeuralCleanse(Defense):
             "epochs": c.unlearn_epochs, "lr": c.unlearn_lr, "batch_size": c.unlearn_batch_size,
             "augment": c.augment, "optimizer": "sgd", "schedule": "cosine",
         })
-        train(model, inputs.reserve, recipe, seed=self.ctx.seed, hooks=[hook])
+        train(model, inputs.reserve, recipe, seed=self.ctx.seed, hooks=[hook],
+              progress=self.training_progress(f"unlearning {len(flagged)} reversed trigger(s)"))
         info["val_acc_after"] = accuracy_on(model, inputs.val)
         return DefenseOutput(model=model, info=info)
