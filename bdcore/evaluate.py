@@ -29,13 +29,15 @@ def backdoor_test_set(data: ImageDataset, attack: Attack, batch_size: int = 512)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ImageDataset, attack: Attack, device: torch.device | None = None) -> dict[str, float]:
-    """C-ACC, ASR and RA of a model against an attack, as defined in CATALOG.md."""
+def evaluate(model: nn.Module, data: ImageDataset, attack: Attack, device: torch.device | None = None,
+             precision: str = "fp32") -> dict[str, float]:
+    """C-ACC, ASR and RA of a model against an attack, as defined in CATALOG.md (precision: the arithmetic
+    of the forward passes, the run's own: 'bf16' where it trained in bf16)."""
     device = device or attack.ctx.device
     model.to(device)
-    clean_pred = predict(model, data.x_test, device=device)
+    clean_pred = predict(model, data.x_test, device=device, precision=precision)
     x_bd, y_true, y_target = backdoor_test_set(data, attack)
-    bd_pred = predict(model, x_bd, device=device)
+    bd_pred = predict(model, x_bd, device=device, precision=precision)
     return {
         "cacc": accuracy(clean_pred.numpy(), data.y_test.numpy()),
         "asr": accuracy(bd_pred.numpy(), y_target.numpy()),

@@ -251,7 +251,7 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
                   hooks=[hook] if hook else [], progress=progress)
     if attack.training_controlled:  # the poisoned training set, with the final trigger, as the reference
         trainset = poisoned_set(attack, data, pidx, cfg, dev)
-    metrics = evaluate(model, data, attack, dev)
+    metrics = evaluate(model, data, attack, dev, precision=stats.precision)  # in the arithmetic it trained in
     metrics.update(trigger_stealth(data, trainset, pidx))
     metrics.update({
         "num_classes": data.num_classes, "victim_broken": broken_victim(metrics["cacc"], data.num_classes),
@@ -475,7 +475,7 @@ def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store
     metrics: dict[str, Any] = {"before": before, "num_classes": data.num_classes,
                                "victim_broken": broken_victim(before["cacc"], data.num_classes)}
     repaired = _score_output(out, model, full_train, pidx, acfg, data, attack, dev, progress, reg, metrics)
-    after = evaluate(repaired, data, attack, dev)
+    after = evaluate(repaired, data, attack, dev, precision=acfg.train.precision)  # the victim's arithmetic
     metrics.update({
         "after": after, "cacc": after["cacc"], "asr": after["asr"], "ra": after["ra"],
         "der": der(before, after), "rir": rir(before, after), "info": out.info,

@@ -375,7 +375,9 @@ def results_section(table: ResultsTable) -> str:
         numeric.append(False)
         rows = [r + [rec["run_ids"]] for r, rec in zip(rows, table.records)]
     return (_html_table(header, rows, numeric, "results sortable", last_small=table.grouped)
-            + f'<p class="caption">{_e(table.caption(k for k, _ in cols))}. Click a column header to sort.</p>')
+            + f'<p class="caption">{_e(table.caption((k for k, _ in cols), settings=False))}'
+            + (". " if table.caption((k for k, _ in cols), settings=False) else "")
+            + "The settings that are the same in every run: see Summary. Click a column header to sort.</p>")
 
 
 def methods_section(recs: list[RunRecord]) -> str:

@@ -248,14 +248,33 @@ def train(
                       "bf16" if amp else "fp32")
 
 
+EVAL_BATCH = 256
+"""Inference batch: large enough to fill the cores, small enough that a ResNet's activations stay in cache
+(on the 2-core CPU PreAct-ResNet18 infers faster at 256 than at 1024)."""
+
+
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None) -> torch.Tensor:
-    """Predicted classes for images (uint8 or float [0, 1]), batched, in eval mode."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH, device: torch.device | None = None,
+            precision: str = "fp32") -> torch.Tensor:
+    """Predicted classes for images (uint8 or float [0, 1]), batched, in eval mode, at inference speed:
+    channels-last weights and inputs on CPU and CUDA (as the trainer runs; the model is back to contiguous
+    after), bf16 autocast when precision is 'bf16' (or 'auto' where bf16 is native)."""
     device = device or next(model.parameters()).device
     model.eval()
+    fast = device.type in ("cpu", "cuda")
+    amp = resolve_precision(precision, device) == "bf16"
+    if fast:
+        model.to(memory_format=torch.channels_last)
     out = []
-    for s in range(0, len(x), batch_size):
-        xb = x[s:s + batch_size].to(device)
-        xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
-        out.append(model(xb).argmax(1).cpu())
+    try:
+        for s in range(0, len(x), batch_size):
+            xb = x[s:s + batch_size].to(device)
+            xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+            if fast:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out.append(model(xb).argmax(1).cpu())
+    finally:
+        if fast:
+            model.to(memory_format=torch.contiguous_format)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

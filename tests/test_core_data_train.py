@@ -151,3 +151,17 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
     want = torch.cat([data.x_test.float().div(255).flatten(1).sum(1), x_bd.flatten(1).sum(1)]).numpy()
     positive = np.r_[np.zeros(len(data.x_test), bool), np.ones(len(x_bd), bool)]
     assert metrics["input_detection"] == detection(want > 0.0, positive, want)
+
+
+def test_predict_at_inference_speed_gives_the_plain_forward_pass_predictions():
+    # channels-last and batches of EVAL_BATCH must not change a prediction; the model comes back contiguous
+    from bdcore.registry import registry
+    from bdcore.trainer import predict
+
+    torch.manual_seed(0)
+    model = registry().get("model", "preact-resnet18").load()(10, 3, 32).eval()
+    x = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        plain = model(x.float() / 255).argmax(1)
+    assert torch.equal(predict(model, x, batch_size=16, device=torch.device("cpu")), plain)
+    assert all(p.is_contiguous() for p in model.parameters())
