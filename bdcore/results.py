@@ -464,10 +464,10 @@ def fmt_metric(metric: str, v: float | None) -> str:
     return f"{v:.{DIGITS.get(metric, 3)}f}"
 
 
-def metric_cell(table: ResultsTable, row: dict[str, Any], metric: str) -> str:
+def metric_cell(table: ResultsTable, row: dict[str, Any], metric: str, compact: bool = False) -> str:
     """A metric cell: the value, or for a group of several runs 'mean ±sd' (with table.intervals, then
     '[ci_low, ci_high]' for n >= 3 and '(min-max)' for n = 2). C-ACC of a broken victim ends in '!';
-    a detector's DER is '-'."""
+    a detector's DER is '-'. compact: 'mean±sd' without a space (narrow terminals)."""
     if metric == "der" and row.get("detector"):
         return "-"
     mark = " !" if metric == "cacc" and _row_broken(row) else ""
@@ -478,7 +478,7 @@ def metric_cell(table: ResultsTable, row: dict[str, Any], metric: str) -> str:
         return fmt_metric(metric, mean) + mark
     sd = row[f"{metric}_sd"]
     sd_txt = f"{100 * sd:.2f}" if metric in PERCENT else f"{sd:.{DIGITS.get(metric, 3)}f}"
-    cell = f"{fmt_metric(metric, mean)} ±{sd_txt}"
+    cell = f"{fmt_metric(metric, mean)}{'' if compact else ' '}±{sd_txt}"
     if table.intervals:
         if row.get("n", 0) >= 3:
             cell += f" [{fmt_metric(metric, row[f'{metric}_ci_low'])}, {fmt_metric(metric, row[f'{metric}_ci_high'])}]"
@@ -506,11 +506,12 @@ def display_columns(table: ResultsTable, metrics: list[str] | None = None) -> li
     return cols
 
 
-def display_rows(table: ResultsTable, columns: list[tuple[str, str]]) -> list[list[str]]:
+def display_rows(table: ResultsTable, columns: list[tuple[str, str]], compact: bool = False) -> list[list[str]]:
     """The text cells of the displayed columns."""
     rows = []
     for r in table.records:
-        rows.append([metric_cell(table, r, k) if k in METRICS else _fmt_setting(r.get(k)) for k, _ in columns])
+        rows.append([metric_cell(table, r, k, compact) if k in METRICS else _fmt_setting(r.get(k))
+                     for k, _ in columns])
     return rows
 
 

@@ -766,11 +766,14 @@ def _leaderboard_table(rows: list[dict], title: str, limits: dict[str, str] | No
         drop = {"PSNR", "SSIM", *shared}
         columns = [(c, j) for c, j in columns if c not in drop]
         note = ", ".join(str(cells[0][c]) for c in shared)
+        for c in cells:  # a unique prefix is enough for every command that takes a run id
+            c["run"] = c["run"][:12]
         t = Table(title=escape(title + (f" ({note})" if note else "")),
                   caption=escape("; ".join(["C-ACC, ASR, RA in %; PSNR/SSIM: wider terminal or --json", *notes])),
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for col, just in columns:
-        t.add_column(col if t.box is not box.SIMPLE_HEAD else col.removesuffix(" %"), justify=just, overflow="fold")
+        t.add_column(col if t.box is not box.SIMPLE_HEAD else col.removesuffix(" %"), justify=just, overflow="fold",
+                     no_wrap=col in ("run", "defense"))
     for c in cells:
         t.add_row(*_cells(*(c[col] for col, _ in columns)))
     return t
@@ -1033,36 +1036,55 @@ def results_cmd(
 def _results_table(table, title: str, filtered: bool) -> Table:
     from bdcore.results import METRICS, display_columns, display_rows
 
-    metrics = None if out.width >= WIDE else [m for m in table.metrics if m not in ("psnr", "ssim")]
+    wide = out.width >= WIDE
+    # narrow: the metrics a decision rests on, 'mean±sd' cells, no borders; settings that vary stay ahead of
+    # metrics (a dropped ratio column made two 'badnet none' rows look the same)
+    metrics = None if wide else [m for m in table.metrics if m in ("cacc", "asr", "ra", "der", "auroc")]
     cols = display_columns(table, metrics)
-    rows = display_rows(table, cols)
-    cols, rows, hidden = _fit_columns(cols, rows, out.width, keep=set(METRICS) | {"attack", "defense", "run_id", "n"})
-    caption = table.caption(k for k, _ in cols + hidden)
-    if hidden:
-        caption = (caption + "; " if caption else "") + (
-            f"{len(hidden)} setting column(s) not shown ({', '.join(h for _, h in hidden)}): a wider terminal, "
-            "filters, or --format md/csv show them")
+    rows = display_rows(table, cols, compact=not wide)
+    keep = {"attack", "defense", "pratio", "n", "cacc", "asr", "run_id"}
+    drop_first = ["fpr", "tpr", "ssim", "psnr", "ra"]
+    cols, rows, hidden = _fit_columns(cols, rows, out.width, keep=keep, first=drop_first, border=3 if wide else 1)
     if not table.records:
         caption = "no runs match these filters" if filtered else "no runs stored yet"
-    t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left")
+    else:
+        shown = {k for k, _ in cols + hidden}
+        parts = [table.caption(shown, settings=wide)]
+        same = [(k, v) for k, v in table.same_for_every_run() if k not in shown]
+        if same and not wide:
+            core = [f"{k}={v}" for k, v in same if k in ("dataset", "model", "pratio", "attack", "defense")]
+            parts.insert(0, "same for every run: " + ", ".join(core + [f"{len(same) - len(core)} more (--format md)"]))
+        if hidden:
+            parts.append(f"not shown: {', '.join(h for _, h in hidden)} (a wider terminal or --format md/csv)")
+        caption = "; ".join(p for p in parts if p)
+    if wide:
+        t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left")
+    else:
+        t = Table(title=escape(title), caption=escape(caption) or None, caption_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for k, header in cols:
-        t.add_column(header, justify="right" if k in METRICS or k in ("n", "pratio") else "left", overflow="fold")
+        t.add_column(header, justify="right" if k in METRICS or k in ("n", "pratio") else "left", overflow="fold",
+                     no_wrap=k in METRICS or k == "run_id")
     for cells in rows:
         t.add_row(*_cells(*cells))
     return t
 
 
-def _fit_columns(cols: list[tuple[str, str]], rows: list[list[str]], width: int, keep: set[str]):
-    """Drop setting columns (the last first) until every column fits `width` at its natural width,
-    instead of folding them all to one character; the columns in `keep` always stay.
+def _fit_columns(cols: list[tuple[str, str]], rows: list[list[str]], width: int, keep: set[str],
+                 first: list[str] = (), border: int = 3):
+    """Drop columns until every column fits `width` at its natural width, instead of folding them all to one
+    character: those named in `first` (in that order), then the other settings (the last first); the columns
+    in `keep` always stay. border: the characters a column adds (padding and rule).
     Returns (columns, rows, dropped columns)."""
-    # natural width of each column, plus cell padding and border
-    need = [max([len(header), *(len(r[i]) for r in rows)]) + 3 for i, (_, header) in enumerate(cols)]
+    need = [max([len(header), *(len(r[i]) for r in rows)]) + border for i, (_, header) in enumerate(cols)]
     total, dropped = sum(need) + 1, set()
-    for i in reversed(range(len(cols))):
+    keys = [k for k, _ in cols]
+    order = [keys.index(k) for k in first if k in keys] + [i for i in reversed(range(len(cols)))
+                                                           if keys[i] not in first]
+    for i in order:
         if total <= width:
             break
-        if cols[i][0] not in keep:
+        if keys[i] not in keep:
             dropped.add(i)
             total -= need[i]
     idx = [i for i in range(len(cols)) if i not in dropped]

@@ -124,8 +124,8 @@ def test_bench_runs_grid_and_resumes(tmp_path):
     res = bdb("report", "--grid", "tiny", "--out", str(tmp_path / "tiny.html"), runs=tmp_path)
     assert res.exit_code == 0, res.stderr
     html = (tmp_path / "tiny.html").read_text()
-    triggers = re.findall(r'<figure class="trigger" data-attack="([^"]+)"><img alt="[^"]*" src="data:image/png;base64,',
-                          html)
+    triggers = re.findall(r'<figure class="trigger" data-attack="([^"]+)"><div class="strip">.*?<img alt="[^"]*" '
+                          r'src="data:image/png;base64,', html)
     assert triggers == ["badnet", "blended"]
     results = html[html.index('<section id="results">'):]
     for r in rows:  # every run's own numbers, as the harness stored them

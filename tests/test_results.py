@@ -181,11 +181,12 @@ def test_exports_round_trip(known_store, tmp_path):
 
     table = bdb(store, "results", "--grid", "seeds")
     assert table.exit_code == 0
-    lines = table.stdout.splitlines()
-    header = next([c.strip() for c in ln.split("┃")[1:-1]] for ln in lines if ln.startswith("┃"))
-    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in lines if ln.startswith("│ badnet")]
-    n, cacc = header.index("n"), header.index("C-ACC %")  # each row's first line: n, then the mean
-    assert [(r[1], r[n], r[cacc]) for r in rows] == [("none", "3", "80.00"), ("ft", "3", "75.00")]
+    lines = table.stdout.splitlines()  # 80 columns: no borders, one line a row, cells 'mean±sd'
+    header = next(ln.split() for ln in lines if ln.split()[:2] == ["attack", "defense"])
+    rows = [ln.split() for ln in lines if ln.startswith("badnet")]
+    n, cacc = header.index("n"), header.index("C-ACC")
+    assert [(r[1], r[n], r[cacc]) for r in rows] == [("none", "3", "80.00±10.00"), ("ft", "3", "75.00±10.00")]
+    assert max(len(ln) for ln in lines) <= 80
 
 
 @pytest.mark.parametrize("args,fragments", [
