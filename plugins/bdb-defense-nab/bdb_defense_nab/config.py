@@ -1,5 +1,7 @@
 """NAB settings (paper defaults where the paper gives them; CATALOG.md)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from bdcore import LGASettings
@@ -15,8 +17,15 @@ class NABConfig(LGASettings):
                                                              "victim recipe's")
     isolation_ratio: float = Field(0.1, gt=0, lt=1, description="share of the training set detected as "
                                                                 "suspicious: the lowest LGA losses (reference 0.1)")
-    patch: int = Field(3, ge=1, description="side of the defensive trigger: a white square in the top-left corner "
-                                            "(the attack's BadNets square sits bottom-right)")
+    patch: int = Field(2, ge=1, description="side of the defensive trigger, a square in the top-left corner "
+                                            "(reference: 2; the attack's BadNets square sits bottom-right)")
+    trigger_value: Literal["mean", "white"] = Field(
+        "mean", description="colour of the defensive square: the dataset's mean (the reference: 0 in the normalised "
+                            "space), or white (this plugin until issue 27)")
+    stamp: Literal["changed", "all"] = Field(
+        "changed", description="which detected samples get the defensive trigger: only those whose stand-in label "
+                               "differs from their given label (the reference), or all; every detected sample takes "
+                               "the stand-in label either way")
     relabel_epochs: int = Field(100, ge=1, description="epochs of the stand-in labeller trained on the clean reserve "
                                                        "(replaces the paper's self-supervised labeller)")
     train_epochs: int | None = Field(None, ge=1, description="epochs of the final training on the stamped, relabelled "

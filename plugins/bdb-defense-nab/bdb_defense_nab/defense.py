@@ -27,26 +27,41 @@ def defensive_mask(shape: tuple[int, int, int], patch: int) -> torch.Tensor:
     return m
 
 
-class Stamped(nn.Module):
-    """A model that stamps the defensive trigger (white where mask is 1) on every input first."""
+def trigger_colour(kind: str, mean: tuple[float, ...]) -> torch.Tensor:
+    """(C, 1, 1) colour of the defensive square in [0, 1]: white, or the dataset's per-channel mean."""
+    values = [1.0] * len(mean) if kind == "white" else list(mean)
+    return torch.tensor(values, dtype=torch.float32).view(-1, 1, 1)
 
-    def __init__(self, net: nn.Module, mask: torch.Tensor) -> None:
+
+class Stamped(nn.Module):
+    """A model that stamps the defensive trigger (`colour`, default white, where mask is 1) on every input first."""
+
+    def __init__(self, net: nn.Module, mask: torch.Tensor, colour: torch.Tensor | None = None) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("mask", mask.clone())
+        self.register_buffer("colour", torch.ones(1, 1, 1) if colour is None else colour.clone().float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x * (1 - self.mask) + self.mask)
+        return self.net(x * (1 - self.mask) + self.colour * self.mask)
 
 
-def relabelled(train: TrainSet, detected: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> TrainSet:
-    """The training set with the defensive trigger on the detected samples and their labels replaced."""
+def relabelled(train: TrainSet, detected: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+               colour: torch.Tensor | None = None, only_changed: bool = False) -> TrainSet:
+    """The training set with the detected samples' labels replaced and the defensive trigger on them (only where
+    the label changes when `only_changed`); colour (C, 1, 1) in [0, 1], default white; uint8 images get it
+    rounded to the nearest level."""
     x, y = train.x.clone(), train.y.clone()
     idx = detected.nonzero().flatten().to(x.device)
+    new = labels.to(y.device)
+    stamp = idx[new != y[idx]] if only_changed else idx
     m = mask.to(x.device)
-    full = 255 if x.dtype == torch.uint8 else 1.0
-    x[idx] = (x[idx] * (1 - m) + full * m).to(x.dtype)
-    y[idx] = labels.to(y.device)
+    col = (torch.ones(1, 1, 1) if colour is None else colour.float()).to(x.device)
+    if x.dtype == torch.uint8:
+        x[stamp] = (x[stamp] * (1 - m) + torch.round(col * 255) * m).round().to(x.dtype)
+    else:
+        x[stamp] = (x[stamp] * (1 - m) + col * m).to(x.dtype)
+    y[idx] = new
     return TrainSet(x, y, hflip=train.hflip, device=train.device)
 
 
@@ -69,11 +84,15 @@ class NAB(Defense):
         labels = predict(labeller, x_det, c.batch_size)
 
         mask = defensive_mask(train.shape, c.patch)
+        colour = trigger_colour(c.trigger_value, self.ctx.mean)
+        if train.x.dtype == torch.uint8:
+            colour = torch.round(colour * 255) / 255  # the level the stored training images get
         net = inputs.new_model()
-        fine_tune(net, relabelled(train, detected, labels, mask), inputs.recipe, seed + 2,
-                  epochs=c.train_epochs or inputs.recipe.epochs)
-        model = Stamped(net, mask).to(self.ctx.device).eval()
-        info = {"detected": k, "relabelled_changed": int((labels.cpu() != y_det.cpu()).sum()),
+        fine_tune(net, relabelled(train, detected, labels, mask, colour, only_changed=c.stamp == "changed"),
+                  inputs.recipe, seed + 2, epochs=c.train_epochs or inputs.recipe.epochs)
+        model = Stamped(net, mask, colour).to(self.ctx.device).eval()
+        changed = int((labels.cpu() != y_det.cpu()).sum())
+        info = {"detected": k, "relabelled_changed": changed, "stamped": changed if c.stamp == "changed" else k,
                 "labeller_val_acc": accuracy_on(labeller, inputs.val), "val_acc_plain": accuracy_on(net, inputs.val),
                 "val_acc": accuracy_on(model, inputs.val), "flag_count": k}
         return DefenseOutput(model=model, flagged=detected, scores=-losses, info=info)

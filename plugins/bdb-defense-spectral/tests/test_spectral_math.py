@@ -29,3 +29,10 @@ def test_top_share_removes_ceil_of_the_share():
     assert torch.nonzero(top_share(s, 0.15)).flatten().tolist() == [1, 6]  # ceil(0.15 * 7 = 1.05) = 2 highest
     assert torch.nonzero(top_share(s, 1 / 7)).flatten().tolist() == [6]     # exactly 1 (no float round-up)
     assert not top_share(s, 0.0).any()
+
+
+def test_uncentred_score_is_the_absolute_projection_of_the_raw_rows():
+    # the reference: v from the centred matrix (e1 here), the score abs(v . x) of the uncentred rows
+    x = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 1.0], [0.0, -1.0]]) + torch.tensor([10.0, -3.0])
+    assert torch.allclose(spectral_scores(x, centred=False), torch.tensor([12.0, 8.0, 10.0, 10.0], dtype=torch.float64),
+                          atol=1e-9)

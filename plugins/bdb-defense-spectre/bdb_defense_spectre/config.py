@@ -12,6 +12,11 @@ class SpectreConfig(MethodConfig):
                                                       "the defender, never read from the run)")
     removal_factor: float = Field(1.5, gt=0, description="flag the top removal_factor * eps of each class by QUE score "
                                                          "(paper: 1.5)")
-    dims: int = Field(32, ge=1, description="principal components kept per class before robust estimation (paper: 32)")
+    dims: int | None = Field(None, ge=1, description="principal components kept per class before robust estimation; "
+                                                     "None: chosen per class among 1, 4, 9, ..., 64 by the QUE "
+                                                     "statistic (the reference's rcov_auto_quantum_filter)")
+    max_dims: int = Field(64, ge=1, description="dims None: the candidates are the squares of 8 values evenly from 1 "
+                                                "to sqrt(max_dims), judged on a max_dims-component PCA (reference: "
+                                                "64)")
     alpha: float = Field(4.0, gt=0, description="QUE exponent alpha (paper: 4)")
     batch_size: int = Field(256, ge=1, description="batch size of the forward passes")
