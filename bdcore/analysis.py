@@ -279,17 +279,18 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def open_run(run_id: str, store: RunStore, device: torch.device, **options: Any) -> AnalysisContext:
+def open_run(run_id: str, store: RunStore, device: torch.device, reg: Any = None, **options: Any) -> AnalysisContext:
     """An AnalysisContext for a finished attack or defense run (a defense run: its stored repaired
-    model, or the attack run's model when the defense stored none, with the attack of its attack run)."""
+    model, or the attack run's model when the defense stored none, with the attack of its attack run);
+    reg: the registry the run's attack and model come from (default: the installed plugins')."""
     from bdcore.harness import build_model, load_attack_run
 
     run = store.load(run_id)
     attack_run_id = run.run_id if run.kind == "attack" else run.config["attack_run"]
-    arun, acfg, data, attack, backdoored, pidx = load_attack_run(attack_run_id, store, device)
+    arun, acfg, data, attack, backdoored, pidx = load_attack_run(attack_run_id, store, device, reg=reg)
     model = backdoored
     if run.kind == "defense" and run.file("model.safetensors").is_file():
-        model = build_model(acfg.model, data)
+        model = build_model(acfg.model, data, reg)
         try:
             model.load_state_dict(store.load_tensors(run, "model.safetensors"))
         except RuntimeError as exc:
@@ -324,7 +325,7 @@ def run_analysis(tool: str, run_id: str, *, store: RunStore | None = None, out: 
     if split is not None and split not in SPLITS:
         raise BdbError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     dev = pick_device(device)
-    ctx = open_run(run_id, store, dev, split=split, layer=layer, cls=cls, n=n, seed=seed)
+    ctx = open_run(run_id, store, dev, reg, split=split, layer=layer, cls=cls, n=n, seed=seed)
     if layer and layer != PENULTIMATE:
         ctx.module(layer)  # a wrong name fails before any work
     cls_ = spec.load()
