@@ -38,7 +38,7 @@ from bdcore.poison import TrainSet, poison_train_set
 from bdcore.presets import check_preset, method_settings
 from bdcore.registry import Registry, registry
 from bdcore.stealth import stealth
-from bdcore.store import Run, RunStore, cache_root
+from bdcore.store import Run, RunStore, cache_root, warn
 from bdcore.trainer import ProgressFn, train
 
 _DATA_CACHE: dict[tuple[str, str | None], ImageDataset] = {}
@@ -349,6 +349,23 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
     return run, cfg, data, attack, model, pidx
 
 
+_TUNED_WARNED: set[tuple[str, str, str, str]] = set()
+
+
+def warn_tuned(spec: Any, preset: str, dataset: str, model: str) -> None:
+    """Once per process and (method, preset, dataset, model): say that a preset's tuned setting was never
+    validated on this dataset and model (`MethodSpec.tuned`)."""
+    from bdcore.spec import TUNED_ON
+
+    note = getattr(spec, "tuned", {}).get(preset)
+    key = (spec.name, preset, dataset, model)
+    if not note or (dataset, model) == TUNED_ON or key in _TUNED_WARNED:
+        return
+    _TUNED_WARNED.add(key)
+    warn(f"{spec.name}'s {preset} preset was tuned in miniature ({note}); on {dataset} / {model} that value was "
+         f"never validated: check it, or pass --preset reference")
+
+
 def split_reserve(n_train: int, ratio: float, val_fraction: float, seed: int,
                   exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The clean reserve's indices (all of it) and the validation split's (a part of it), by seed.
@@ -396,6 +413,7 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
     labels only; its own artifact namespace)."""
     reg = reg or registry()
     arun, acfg, data, attack, model, pidx = load_attack_run(cfg.attack_run, store, dev, data_root, reg)
+    warn_tuned(spec, cfg.preset, acfg.dataset, acfg.model)
     seed_all(cfg.seed)
     reserve_idx, val_idx = split_reserve(len(data.y_train), cfg.reserve_ratio, cfg.val_fraction, cfg.seed,
                                          exclude=pidx)

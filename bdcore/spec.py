@@ -72,6 +72,10 @@ class _Spec:
             ) from exc
 
 
+TUNED_ON = ("mnist5k", "small-cnn")
+"""The miniature (dataset, model) every `MethodSpec.tuned` setting was tuned on."""
+
+
 @dataclass
 class MethodSpec(_Spec):
     """Shared by attacks and defenses: a paper and a pydantic config model."""
@@ -87,6 +91,10 @@ class MethodSpec(_Spec):
     caveat: str = ""
     """A known limit of the implementation, in one line, shown by `bdb list` and `bdb info` (e.g. a
     method that is faithful to its paper but not shown to work in the miniature tests); empty: none."""
+    tuned: dict[str, str] = field(default_factory=dict)
+    """Preset -> one line saying which of its settings were tuned and on what (e.g. {"quick": "threshold 0.1,
+    chosen by the ASR of the mnist5k / small-cnn BadNets miniature"}). Using that preset on another dataset
+    or model than TUNED_ON prints the line once: the value was never validated there."""
 
     def check(self) -> None:
         super().check()
@@ -108,7 +116,8 @@ class MethodSpec(_Spec):
 
 @dataclass
 class AttackSpec(MethodSpec):
-    """An attack. kind: 'DP dirty-label', 'DP clean-label' or 'TC'."""
+    """An attack. kind: 'DP dirty-label', 'DP clean-label' or 'TC'. A 'DP clean-label' attack keeps every
+    label, so the harness refuses it with all-to-all (one error line) before anything is trained."""
 
     kind: str = "DP dirty-label"
     kind_label = "attack"

@@ -429,6 +429,7 @@ def info_cmd(
         model = spec.config_model()
         doc["settings"] = schema_rows(model)
         doc["presets"] = {p: dict((spec.presets or {}).get(p, {})) for p in PRESETS}
+        doc["tuned"] = dict(getattr(spec, "tuned", {}) or {})
         if kind == "attack":
             doc["victim_recipes"] = describe()
     elif kind == "analysis":
@@ -480,6 +481,9 @@ def info_cmd(
         for p, changes in doc.get("presets", {}).items():
             text = ", ".join(f"{k}={default_label(v)}" for k, v in changes.items()) or "the defaults above"
             out.print(f"preset {p}: {text}", markup=False)
+            if doc.get("tuned", {}).get(p):
+                out.print(f"  tuned in miniature: {doc['tuned'][p]}; not validated on other data or models",
+                          markup=False, style="yellow")
         if kind == "attack":
             for p, recipes in doc["victim_recipes"].items():
                 r = recipes["*"]

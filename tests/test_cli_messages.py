@@ -208,3 +208,19 @@ def test_attack_kinds_and_defense_stages_are_explained(monkeypatch):
     assert "post = repairs the trained model" in bdb("list", "defenses").stdout
     assert "kind TC: training-controlled" in bdb("info", "wanet").stdout
     assert "stage in: trains its own model on the poisoned set" in bdb("info", "abl").stdout
+
+
+def test_a_tuned_preset_off_its_miniature_says_so_once(capsys):
+    # rnp's quick threshold was picked by the ASR of its mnist5k test victim: elsewhere it is unvalidated
+    from bdcore.harness import warn_tuned
+    from bdcore.testing import spec_of
+
+    spec = spec_of("defense", "rnp")
+    warn_tuned(spec, "quick", "mnist5k", "small-cnn")
+    warn_tuned(spec, "reference", "cifar10", "preact-resnet18")
+    assert capsys.readouterr().err == ""
+    warn_tuned(spec, "quick", "cifar10", "preact-resnet18")
+    warn_tuned(spec, "quick", "cifar10", "preact-resnet18")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: rnp's quick preset was tuned in miniature")
+    assert "--preset reference" in err[0]
