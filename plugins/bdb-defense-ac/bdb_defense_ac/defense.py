@@ -3,8 +3,10 @@
 Poisoned samples are classified as the target because of the trigger, not because of the features
 of the target class, so in the target class's penultimate activations they form a cluster of their
 own. Per (poisoned) label, the activations are reduced to `dims` components (PCA or FastICA) and
-split by k-means; the relative-size analysis judges the smallest cluster poisoned when it holds
-less than `size_threshold` of its class. Those samples are removed and the harness retrains.
+split by k-means. The decision (`decision`) judges the smallest cluster of each class poisoned:
+in every class ('smaller', the reference's defense script) or only where it holds less than
+`size_threshold` of its class ('relative-size', the paper's analysis). Those samples are removed and
+the harness retrains.
 
 Per-sample suspicion (for AUROC): a sample's closeness to its class's smallest cluster,
 (d_rest - d_small) / (d_rest + d_small) in [-1, 1] with d the distances to the centroids in the
@@ -55,8 +57,22 @@ def cluster_class(z: np.ndarray, clusters: int, seed: int) -> tuple[np.ndarray, 
     return lab, float(silhouette_score(z, lab)), margin
 
 
+def smallest_is_poisoned(sizes: np.ndarray, decision: str, size_threshold: float) -> bool:
+    """Whether a class's smallest cluster (cluster sizes `sizes`) is judged poisoned.
+
+    'smaller': always (a class that did not split, one non-empty cluster, has nothing to remove);
+    'relative-size': when its share of the class is below `size_threshold`.
+    """
+    small = int(sizes.min())
+    if small == 0:
+        return False
+    if decision == "smaller":
+        return True
+    return small / int(sizes.sum()) < size_threshold
+
+
 class ActivationClustering(Defense):
-    """Remove each class's small activation cluster (relative-size analysis)."""
+    """Remove each class's small activation cluster ('smaller' or relative-size analysis)."""
 
     config: ACConfig
 
@@ -73,7 +89,7 @@ class ActivationClustering(Defense):
             sizes = np.bincount(lab, minlength=c.clusters)
             small = int(np.argmin(sizes))
             rel = float(sizes[small] / len(idx))
-            poisoned = rel < c.size_threshold
+            poisoned = smallest_is_poisoned(sizes, c.decision, c.size_threshold)
             if poisoned:
                 flagged[idx[lab == small]] = True
             scores[idx] = max(sil, 0.0) * margin

@@ -1,8 +1,8 @@
-"""Activation Clustering: clustering, the relative-size rule and the suspicion margin on known blobs."""
+"""Activation Clustering: clustering, the two decision rules and the suspicion margin on known blobs."""
 
 import numpy as np
 
-from bdb_defense_ac.defense import cluster_class, reduce_dims
+from bdb_defense_ac.defense import cluster_class, reduce_dims, smallest_is_poisoned
 
 
 def _blobs(n_big=80, n_small=20, gap=10.0, dim=12, seed=0):
@@ -34,3 +34,14 @@ def test_margin_is_plus_one_on_the_small_centroid_and_minus_one_on_the_other():
     lab, sil, margin = cluster_class(z, 2, 0)
     assert np.allclose(margin, [-1.0, -1.0, -1.0, 1.0])
     assert sil == 0.75  # three samples at silhouette 1; a singleton cluster's sample counts 0 (scikit-learn)
+
+
+def test_smaller_rule_flags_every_split_class_and_relative_size_only_small_clusters():
+    even, lopsided, unsplit = np.array([50, 50]), np.array([80, 20]), np.array([100, 0])
+    assert smallest_is_poisoned(even, "smaller", 0.35)       # the reference's defense script: no size test
+    assert smallest_is_poisoned(lopsided, "smaller", 0.35)
+    assert not smallest_is_poisoned(unsplit, "smaller", 0.35)  # nothing to remove
+    assert not smallest_is_poisoned(even, "relative-size", 0.35)
+    assert smallest_is_poisoned(lopsided, "relative-size", 0.35)  # 0.2 < 0.35
+    assert not smallest_is_poisoned(lopsided, "relative-size", 0.2)  # strictly below
+    assert not smallest_is_poisoned(unsplit, "relative-size", 0.35)

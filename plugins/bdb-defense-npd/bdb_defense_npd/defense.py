@@ -1,8 +1,12 @@
 """NPD: Neural Polarizer (Zhu et al., NeurIPS 2023).
 
 A learnable linear layer (a 1x1 convolution with bias, started at the identity) is inserted
-after the last block and only it is trained on the clean reserve; the backbone stays frozen
-(eval mode). Per mini-batch, with the polarizer in place:
+into the last block and only it is trained on the clean reserve; the backbone stays frozen
+(eval mode). By default (`placement="block-input"`, the reference's `layer4.1.conv1` pre-hook) it
+filters the input of the last block's first convolution, so a residual block's shortcut carries
+the unfiltered features; in a plain conv stack (small-cnn, VGG: a block is one conv-BN-ReLU) that
+is the input of the last convolution. `placement="stage-output"` filters the last spatial feature
+map instead (after the last block). Per mini-batch, with the polarizer in place:
 
 1. the estimated target of each sample is the model's top class other than its label; a targeted
    perturbation (L2 <= `trigger_norm` on [0, 1] images, signed steps of `pgd_step_size`,
@@ -13,8 +17,9 @@ after the last block and only it is trained on the clean reserve; the backbone s
    + l4 * -log(1 - p_t(x + d)) for t the estimated target,
    so the perturbed features are 'polarised' away from any target while clean ones pass.
 
-The polarizer is inserted by module wrapping (found by `last_feature_map` on any backbone); the
-returned model carries it as `<layer>.polarizer`.
+The polarizer is inserted by module wrapping, the place found on any backbone by one forward pass
+(`last_block_input`, `last_feature_map`); the returned model carries it as `<layer>.polarizer`
+(the wrapped module as `<layer>.inner`).
 """
 
 from __future__ import annotations
@@ -23,34 +28,75 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import (BdbError, Defense, DefenseInputs, DefenseOutput, FeatureTap, StepInfo, TrainHook, accuracy_on,
-                    fine_tune, get_module, last_feature_map)
+from bdcore import (BdbError, Defense, DefenseInputs, DefenseOutput, StepInfo, TrainHook, accuracy_on, fine_tune,
+                    forward_trace, get_module, last_feature_map)
 
 from bdb_defense_npd.config import NPDConfig
 
 
 class Polarized(nn.Module):
-    """A layer followed by a neural polarizer: a 1x1 convolution with bias, started at the identity."""
+    """A layer with a neural polarizer (a 1x1 convolution with bias, started at the identity) on its
+    input (`at="input"`: polarizer, then the layer) or its output (`at="output"`: the layer, then it)."""
 
-    def __init__(self, inner: nn.Module, channels: int) -> None:
+    def __init__(self, inner: nn.Module, channels: int, at: str = "output") -> None:
         super().__init__()
-        self.inner = inner
+        if at not in ("input", "output"):
+            raise ValueError(f"at must be 'input' or 'output', not {at!r}")
+        self.inner, self.at = inner, at
         self.polarizer = nn.Conv2d(channels, channels, 1, bias=True)
         with torch.no_grad():
             self.polarizer.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
             self.polarizer.bias.zero_()
 
-    def forward(self, *args, **kwargs):
-        return self.polarizer(self.inner(*args, **kwargs))
+    def forward(self, x, *args, **kwargs):
+        if self.at == "input":
+            return self.inner(self.polarizer(x), *args, **kwargs)
+        return self.polarizer(self.inner(x, *args, **kwargs))
 
 
-def insert_polarizer(model: nn.Module, name: str, channels: int) -> Polarized:
-    """Replace the submodule `name` of `model` by itself followed by a polarizer; returns the wrapper."""
+def insert_polarizer(model: nn.Module, name: str, channels: int, at: str = "output") -> Polarized:
+    """Replace the submodule `name` of `model` by itself with a polarizer on its input or output; returns
+    the wrapper."""
     parent_name, _, child = name.rpartition(".")
     parent = get_module(model, parent_name) if parent_name else model
-    wrapped = Polarized(getattr(parent, child), channels).to(next(model.parameters()).device)
+    wrapped = Polarized(getattr(parent, child), channels, at).to(next(model.parameters()).device)
     setattr(parent, child, wrapped)
     return wrapped
+
+
+def last_block_input(model: nn.Module, example: torch.Tensor) -> str:
+    """The convolution whose input the reference's polarizer filters: the last block's first convolution.
+
+    The block is the module holding the last convolution a forward pass of `example` runs, and its
+    first convolution the first one registered in it (a ResNet's `layer4.1.conv1`, a shortcut
+    convolution registered later is passed over). Where that module is a plain `nn.Sequential` stack
+    (small-cnn's `features`, VGG), the block is the last conv-BN-ReLU: the last convolution itself.
+    """
+    ran = [n for n, m, _ in forward_trace(model, example, leaves_only=True) if isinstance(m, nn.Conv2d)]
+    if not ran:
+        raise BdbError(f"NPD: {type(model).__name__} runs no 2-D convolution to put a polarizer before")
+    last = ran[-1]
+    parent = last.rpartition(".")[0]
+    if isinstance(get_module(model, parent) if parent else model, nn.Sequential):
+        return last
+    done = set(ran)
+    return next(n for n, m in model.named_modules()
+                if n in done and n.startswith(parent + ".") and isinstance(m, nn.Conv2d))
+
+
+def _tapped(module: nn.Module, model: nn.Module, example: torch.Tensor, at: str) -> torch.Tensor | None:
+    """The tensor entering (`at="input"`) or leaving (`"output"`) `module` on a forward pass of `example`."""
+    seen: list = []
+    if at == "input":
+        h = module.register_forward_pre_hook(lambda mod, args: seen.append(args[0] if args else None))
+    else:
+        h = module.register_forward_hook(lambda mod, args, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        h.remove()
+    return seen[0] if seen and isinstance(seen[0], torch.Tensor) else None
 
 
 def project_l2(d: torch.Tensor, bound: float) -> torch.Tensor:
@@ -101,7 +147,7 @@ class PolarizerLoss(TrainHook):
 
 
 class NPD(Defense):
-    """Insert a neural polarizer after the last block and train only it on the clean reserve."""
+    """Insert a neural polarizer into the last block and train only it on the clean reserve."""
 
     config: NPDConfig
 
@@ -109,19 +155,21 @@ class NPD(Defense):
         c = self.config
         model = inputs.model.eval()
         example = inputs.reserve.batch(torch.arange(min(2, len(inputs.reserve))))[0]
-        if c.layer is None:
-            name, _ = last_feature_map(model, example)
-        else:
+        at = "input" if c.placement == "block-input" else "output"
+        if c.layer is not None:
             name = c.layer
             get_module(model, name)
-        with torch.no_grad(), FeatureTap(get_module(model, name)) as tap:
-            model(example)
-        if tap.value is None or tap.value.dim() != 4:
-            raise BdbError(f"NPD: layer {name!r} does not output a 4-D feature map")
+        elif at == "input":
+            name = last_block_input(model, example)
+        else:
+            name, _ = last_feature_map(model, example)
+        feats = _tapped(get_module(model, name), model, example, at)
+        if feats is None or feats.dim() != 4:
+            raise BdbError(f"NPD: the {at} of layer {name!r} is not a 4-D feature map")
         val_before = accuracy_on(model, inputs.val)
         for p in model.parameters():
             p.requires_grad_(False)
-        wrapped = insert_polarizer(model, name, int(tap.value.shape[1]))
+        wrapped = insert_polarizer(model, name, int(feats.shape[1]), at)
         params = list(wrapped.polarizer.parameters())
         for p in params:
             p.requires_grad_(True)
@@ -130,7 +178,7 @@ class NPD(Defense):
                   augment=c.augment, optimizer="sgd", schedule="constant")
         eye = torch.eye(params[0].shape[0], device=params[0].device)
         return DefenseOutput(model=model.eval(), info={
-            "layer": name, "channels": int(params[0].shape[0]),
+            "layer": name, "placement": c.placement, "channels": int(params[0].shape[0]),
             "distance_from_identity": round(float((params[0].detach().flatten(1) - eye).norm()), 4),
             "val_acc_before": val_before, "val_acc_after": accuracy_on(model, inputs.val),
         })

@@ -12,7 +12,7 @@ class RNPConfig(MethodConfig):
 
     data_fraction: float = Field(0.2, gt=0, le=1, description="share of the 5% clean reserve used (paper: 1% of the "
                                                               "training set = 0.2 of the reserve), stratified by class")
-    batch_size: int = Field(128, ge=1, description="mini-batch size of both stages")
+    batch_size: int = Field(256, ge=1, description="mini-batch size of both stages (the reference's 256)")
     unlearn_lr: float = Field(0.01, gt=0, description="SGD learning rate of the gradient-ascent unlearning")
     unlearn_momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the unlearning")
     unlearn_weight_decay: float = Field(5e-4, ge=0, description="weight decay of the unlearning")

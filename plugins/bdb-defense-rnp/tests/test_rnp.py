@@ -25,6 +25,7 @@ def test_reference_defaults_match_the_paper():
     cfg = spec_of("defense", "rnp").config_model()()
     assert (cfg.unlearn_lr, cfg.clean_threshold, cfg.mask_lr, cfg.mask_epochs, cfg.threshold) == (0.01, 0.2, 0.2, 20, 0.7)
     assert (cfg.alpha, cfg.pruning_by) == (0.2, "threshold")  # reference --alpha 0.2, --pruning_by threshold
+    assert cfg.batch_size == 256  # config.yaml, both stages
     assert cfg.data_fraction == 0.2  # 1% of the training set = 20% of the 5% reserve
 
 
@@ -97,22 +98,27 @@ def test_unlearning_stops_once_accuracy_is_low():
     assert hook.epoch_acc == [0.6, 0.2] and info.stop
 
 
-def test_rnp_removes_badnets_and_wanet_at_an_accuracy_cost(backdoored_run, defended_run):
+def test_rnp_cuts_badnets_at_an_accuracy_cost(backdoored_run, defended_run):
     # quick preset: the paper's settings (alpha 0.2, mask lr 0.2, unlearning stop 0.2) with the whole 200-image
     # reserve and threshold 0.1 instead of 0.7 (0.7 prunes 79-107 of 224 neurons: C-ACC 0.10-0.40, README).
-    # measured (seed 0, 1 thread): BadNets 0.969 / 0.996 -> C-ACC 0.785, ASR 0.008, RA 0.804, 21 neurons pruned,
-    # unlearning stops after 7 epochs; WaNet 0.973 / 0.974 -> C-ACC 0.597, ASR 0.000, 45 pruned.
-    # RNP does not keep clean accuracy in miniature (README: the masks of clean neurons also reach 0).
+    # Batch 256 (the reference's, session 12): one batch of 200 per epoch, so the unlearning takes 13-15 epochs
+    # and fewer masks fall (11-19 pruned). Measured (AVX-512 seeds 0, 1, 2 and AVX2 seed 0, 1 thread): C-ACC
+    # 0.477-0.793, ASR 0.037-0.401 (victims 0.968-0.974 / 0.987-0.998; seed 2 is the one that removes it, at
+    # C-ACC 0.477). At batch 128 (session 11, 4 recordings): C-ACC 0.404-0.646, ASR 0.000-0.099.
     run = backdoored_run("badnet")
     d = defended_run("rnp", run.run_id)
     info = d.metrics["info"]
-    assert d.metrics["asr"] <= 0.15   # 0.001-0.099 over kernel sets and seeds
-    assert d.metrics["cacc"] >= 0.35  # 0.404-0.646: the accuracy cost moves with the CPU and the seed
-    assert 10 <= info["pruned_count"] <= 40
+    assert d.metrics["asr"] <= 0.45
+    assert d.metrics["cacc"] >= 0.45
+    assert 5 <= info["pruned_count"] <= 40
     assert info["unlearn_epoch_acc"][-1] <= 0.2 < info["unlearn_epoch_acc"][-2]
 
 
-def test_rnp_removes_wanet_at_an_accuracy_cost(backdoored_run, defended_run):
+def test_rnp_on_wanet_keeps_most_accuracy(backdoored_run, defended_run):
+    # Batch 256 (session 12): the WaNet backdoor is removed at seeds 0 and 2 (ASR 0.000-0.001, C-ACC
+    # 0.918-0.962) but not at seed 1 (ASR 0.998, C-ACC 0.841: 20 single-batch unlearning epochs never reach the
+    # 0.2 stop, 3 neurons pruned), so the ASR is not asserted (spec caveat). At batch 128 (session 11): ASR 0.000
+    # on every recording, C-ACC 0.509-0.666.
     w = defended_run("rnp", backdoored_run("wanet").run_id)
-    assert w.metrics["asr"] <= 0.1
-    assert w.metrics["cacc"] >= 0.45  # 0.509 at seed 1 (AVX-512)
+    assert w.metrics["cacc"] >= 0.82
+    assert w.metrics["info"]["pruned_count"] >= 1

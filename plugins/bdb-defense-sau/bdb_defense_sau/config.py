@@ -11,7 +11,7 @@ class SAUConfig(MethodConfig):
     """Shared adversarial examples by PGD, then unlearning them with Adam."""
 
     rounds: int = Field(100, ge=1, description="passes over the clean reserve (one PGD + one model step per batch; reference n_rounds 100)")
-    batch_size: int = Field(128, ge=1, description="mini-batch size")
+    batch_size: int = Field(256, ge=1, description="mini-batch size (the reference's 256)")
     lr: float = Field(1e-4, gt=0, description="Adam learning rate of the model")
     eps: float = Field(0.2, gt=0, description="L-inf bound of the perturbation in [0, 1] pixel units (the reference "
                                               "adds it to the de-normalised image; trigger_norm 0.2)")
