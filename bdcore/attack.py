@@ -44,6 +44,9 @@ class AttackContext:
     progress: Callable[[str, int, int], None] | None = None
     """Where a long prepare step reports how far it is: progress(what, done, total) (the CLI shows a
     bar); None: nobody listens. Plugins call `Attack.report`."""
+    batch_size: int = 128
+    """The victim's training mini-batch size (a training-controlled attack that poisons a share of each
+    batch sizes its materialised poisoned set by it)."""
 
 
 class Attack:

@@ -161,13 +161,27 @@ def _resolve_method(reg: Registry, kind: str, name: str, values: dict[str, Any],
     return spec, cfg
 
 
+def check_label_mapping(cfg: AttackRunConfig, spec: Any, acfg: Any) -> None:
+    """A clean-label attack (spec kind 'DP clean-label', or a config whose `clean_label` setting is on) keeps
+    every label, so it has no label mapping: with all-to-all its ASR (share of triggered inputs predicted as
+    y + 1) measures nothing. One error line instead of a meaningless number."""
+    if cfg.all_to_all and (spec.kind == "DP clean-label" or getattr(acfg, "clean_label", False) is True):
+        raise _clean_label_all_to_all(cfg.attack)
+
+
+def _clean_label_all_to_all(name: str) -> BdbError:
+    return BdbError(f"attack {name!r} is clean-label (poisoned samples keep their labels), so it has no "
+                    "all-to-all backdoor; drop --all-to-all (all_to_all in a grid)")
+
+
 def resolve_attack_config(cfg: AttackRunConfig, reg: Registry | None = None,
                           data_root: str | None = None) -> AttackRunConfig:
     """The fully resolved config (every default filled in, the data's fingerprint, the content hash
     of every file a setting names): the thing that is hashed and saved."""
     reg = reg or registry()
     check_preset(cfg.preset)
-    _, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
+    spec, acfg = _resolve_method(reg, "attack", cfg.attack, cfg.attack_config)
+    check_label_mapping(cfg, spec, acfg)
     reg.get("dataset", cfg.dataset)
     reg.get("model", cfg.model)
     values, files = resolve_input_files(acfg.model_dump(mode="json"))
@@ -195,6 +209,7 @@ def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, devic
         all_to_all=cfg.all_to_all, seed=derive_seed(cfg.seed, "attack"), device=device, dataset=data.name,
         model=cfg.model, artifacts=ArtifactCache(store.artifacts_dir / "attack"), mean=data.mean, std=data.std,
         hflip=data.hflip, poison_pool=cfg.poison_pool, quantize=cfg.quantize, progress=progress,
+        batch_size=cfg.train.batch_size,
     )
     attack = spec.load()(acfg, ctx)
     if not isinstance(attack, Attack):
@@ -238,6 +253,8 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
     t0 = time.perf_counter()
     seed_all(cfg.seed)
     attack = make_attack(cfg, data, store, dev, reg, progress=prepare_progress)
+    if cfg.all_to_all and attack.clean_label:  # a clean-label attack its spec and settings did not declare
+        raise _clean_label_all_to_all(cfg.attack)
     attack.prepare(data)
     pidx = attack.poison_indices(data.y_train, torch.Generator().manual_seed(derive_seed(cfg.seed, "poison")))
     if attack.training_controlled:  # the hook poisons inside the step; the victim's data is clean

@@ -12,7 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bdcore import Attack, AttackContext, FeatureTap, ImageDataset, classifier, quantize, random_pattern, resize_uint8, train_surrogate
+from bdcore import (
+    Attack, AttackContext, FeatureTap, ImageDataset, classifier, quantize, random_pattern, resize_uint8, sample_uniforms,
+    train_surrogate,
+)
 
 from bdb_attack_htba.config import HTBAConfig
 
@@ -103,12 +106,13 @@ def optimise_poisons(model: nn.Module, targets: torch.Tensor, sources: torch.Ten
 
 
 def place_for(idx: torch.Tensor, seed: int, size: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test-time patch corner of each test sample idx: drawn once per index from the seed (so a
-    sample gets the same place in every evaluation)."""
-    n = int(idx.max()) + 1 if len(idx) else 0
-    rows, cols = random_places(n, size, h, w, torch.Generator().manual_seed(seed))
-    i = idx.cpu()
-    return rows[i], cols[i]
+    """The test-time patch corner of each test sample idx: uniform over the places where the patch fits, a
+    fixed function of (seed, index) alone (`bdcore.sample_uniforms`), so a sample gets the same place
+    whatever batch it is in and in every evaluation."""
+    u = sample_uniforms(seed, idx.cpu(), 2)
+    rows = (u[:, 0] * (h - size + 1)).long().clamp(max=h - size)
+    cols = (u[:, 1] * (w - size + 1)).long().clamp(max=w - size)
+    return rows, cols
 
 
 class HiddenTrigger(Attack):

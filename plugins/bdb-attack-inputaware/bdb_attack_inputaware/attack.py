@@ -12,11 +12,12 @@ threshold tanh(20 m - 10) / (2 + eps) + 0.5. Training has two stages:
    lambda_norm * mean(relu(m(x1) - density)) + lambda_div * mean(||x1 - x2|| / (||m(x1) - m(x2)|| + eps))
    (sparse masks that differ between images); here it runs in `prepare` through `bdcore.train`
    with M as the trained network and a loss hook;
-2. joint training: M is frozen; in every batch a share pratio gets its own backdoor (target label),
-   a share cross_ratio * pratio gets the pattern and mask of *another* image (label kept: the
-   trigger of one image must not work on another), the rest stays clean. The classifier loss is
-   cross-entropy plus lambda_div times the diversity loss of the patterns; G has its own Adam
-   optimiser stepped after the classifier's step inside the same trainer step.
+2. joint training: M is frozen; in every batch int(pratio * B) samples get their own backdoor (target
+   label; where pratio * B < 1, one sample with probability pratio * B, as the reference's
+   `generalize_to_lower_pratio`), cross_ratio times as many get the pattern and mask of *another*
+   image (label kept: the trigger of one image must not work on another), the rest stays clean.
+   The classifier loss is cross-entropy plus lambda_div times the diversity loss of the patterns; G
+   has its own Adam optimiser stepped after the classifier's step inside the same trainer step.
 
 ||a - b|| is the root mean square over (C, H, W), as in the authors' code.
 """
@@ -114,6 +115,15 @@ def blend(x: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor) -> torch.T
     return x + mask * (pattern - x)
 
 
+def batch_counts(batch: int, pratio: float, cross_ratio: float, u: float) -> tuple[int, int]:
+    """(backdoor, cross) samples of a batch, the reference's rule: int(pratio * B) backdoor samples, or, where
+    pratio * B < 1, one with probability pratio * B (u: a uniform draw in [0, 1)); int(backdoor * cross_ratio)
+    cross samples, at most the rest of the batch."""
+    share = pratio * batch
+    n_bd = int(share) if share >= 1 else int(u < share)
+    return n_bd, min(int(n_bd * cross_ratio), batch - n_bd)
+
+
 def _seed(seed: int, purpose: str) -> int:
     return int.from_bytes(hashlib.sha256(f"inputaware:{seed}:{purpose}".encode()).digest()[:4], "little")
 
@@ -142,6 +152,8 @@ class InputAwareHook(TrainHook):
         self.attack = attack
         self.div: torch.Tensor | None = None
         self.opt: torch.optim.Optimizer | None = None
+        self.poisoned = 0
+        """Backdoor + cross samples made so far (over all epochs)."""
 
     def on_train_start(self, model: nn.Module, trainset: TrainSet) -> None:
         a = self.attack
@@ -149,17 +161,18 @@ class InputAwareHook(TrainHook):
         a.mask_net.to(trainset.device).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(a.generator.parameters(), lr=a.config.lr_generator, betas=BETAS)
 
-    def counts(self, batch: int) -> tuple[int, int]:
-        """(backdoor, cross) samples in a batch of this size."""
+    def counts(self, batch: int, gen: torch.Generator) -> tuple[int, int]:
+        """(backdoor, cross) samples in a batch of this size (`batch_counts`; a uniform is drawn from gen only
+        where pratio * B < 1)."""
         a = self.attack
-        n_bd = int(batch * a.ctx.pratio)
-        n_cross = min(int(batch * a.ctx.pratio * a.config.cross_ratio), batch - n_bd)
-        return n_bd, n_cross
+        u = float(torch.rand(1, generator=gen)) if a.ctx.pratio * batch < 1 else 0.0
+        return batch_counts(batch, a.ctx.pratio, a.config.cross_ratio, u)
 
     def on_batch(self, x: torch.Tensor, y: torch.Tensor, step: StepInfo) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.attack
         self.div = None
-        n_bd, n_cross = self.counts(x.shape[0])
+        n_bd, n_cross = self.counts(x.shape[0], step.gen)
+        self.poisoned += n_bd + n_cross
         if n_bd == 0:
             return x, y
         g, m = a.generator.train(), a.mask_net
@@ -196,7 +209,12 @@ class InputAwareHook(TrainHook):
 
 
 class InputAware(Attack):
-    """Training-controlled: G and M are trained with the victim; the test trigger is x + M(x)(G(x) - x)."""
+    """Training-controlled: G and M are trained with the victim; the test trigger is x + M(x)(G(x) - x).
+
+    The materialised poisoned training set is one pass of the batch rule over the training set, as the
+    reference stores it: backdoor samples (own trigger, target label) and cross samples (another image's
+    trigger, own label), both counted as poisoned (`cross_idx` says which are cross).
+    """
 
     training_controlled = True
 
@@ -211,10 +229,16 @@ class InputAware(Attack):
             self.mask_net = EncoderDecoder(c, 1, channels, steps)
         self.generator.to(ctx.device).eval()
         self.mask_net.to(ctx.device).eval()
+        self.cross_idx = torch.empty(0, dtype=torch.long)
+        """Training indices of the materialised cross samples (sorted; set by poison_indices, kept in state)."""
+        self.cross_other = torch.empty(0, *ctx.shape, dtype=torch.uint8)
+        """The other image (uint8) whose pattern and mask each cross sample carries."""
+        self._x_train: torch.Tensor | None = None
 
     def prepare(self, data: ImageDataset) -> None:
         """Mask pre-training: M alone, through the shared trainer with the norm + diversity loss."""
         cfg = self.config
+        self._x_train = data.x_train
         if cfg.mask_epochs == 0:
             return
         recipe = TrainRecipe(epochs=cfg.mask_epochs, batch_size=cfg.mask_batch_size, lr=cfg.lr_mask, optimizer="adam",
@@ -228,6 +252,44 @@ class InputAware(Attack):
         with torch.no_grad():
             return threshold(self.mask_net.eval()(x))
 
+    def poison_indices(self, y_train: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """One pass of the batch rule (`batch_counts`) over the training set (`poison_order`: a seeded random
+        order or file order) in batches of the victim's size: in each batch the first samples are backdoor
+        samples, the next cross samples (each paired with another random training image); returns both, sorted."""
+        n, b = len(y_train), self.ctx.batch_size
+        order = torch.randperm(n, generator=gen) if self.config.poison_order == "random" else torch.arange(n)
+        bd, cross = [], []
+        for s in range(0, n, b):
+            part = order[s:s + b]
+            n_bd, n_cross = batch_counts(len(part), self.ctx.pratio, self.config.cross_ratio,
+                                         float(torch.rand(1, generator=gen)))
+            bd.append(part[:n_bd])
+            cross.append(part[n_bd:n_bd + n_cross])
+        cross_idx = torch.cat(cross).sort().values if cross else torch.empty(0, dtype=torch.long)
+        other = (cross_idx + 1 + torch.randint(0, max(1, n - 1), (len(cross_idx),), generator=gen)) % n
+        if len(cross_idx) and self._x_train is None:
+            raise RuntimeError("inputaware: prepare(data) must run before poison_indices (cross samples need images)")
+        self.cross_idx = cross_idx
+        self.cross_other = self._x_train[other].cpu() if len(cross_idx) else self.cross_other[:0]
+        return torch.cat(bd + [cross_idx]).sort().values if bd else cross_idx
+
+    def poison_x(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Backdoor samples: their own trigger; cross samples: x + M(x_o)(G(x_o) - x) with their other image x_o."""
+        out = self.apply_trigger(x, train=True, idx=idx)
+        is_cross = torch.isin(idx.cpu(), self.cross_idx)
+        if bool(is_cross.any()):
+            pos = torch.searchsorted(self.cross_idx, idx.cpu()[is_cross])
+            other = self.cross_other[pos].to(x.device).float() / 255.0
+            sel = is_cross.to(x.device)
+            with torch.no_grad():
+                out[sel] = blend(x[sel], self.generator.eval()(other), self.masks(other))
+        return out
+
+    def poison_y(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Backdoor samples get the target label; cross samples keep theirs."""
+        is_cross = torch.isin(idx, self.cross_idx.to(idx.device))
+        return torch.where(is_cross, y, self.target_label(y))
+
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         with torch.no_grad():
             self.generator.eval()
@@ -240,9 +302,14 @@ class InputAware(Attack):
         out: dict[str, torch.Tensor] = {}
         for prefix, net in (("generator.", self.generator), ("mask.", self.mask_net)):
             out.update({prefix + k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()})
+        out["cross_idx"] = self.cross_idx.contiguous()
+        out["cross_other"] = self.cross_other.contiguous()
         return out
 
     def load_state(self, tensors: dict[str, Any]) -> None:
         for prefix, net in (("generator.", self.generator), ("mask.", self.mask_net)):
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             net.to(self.ctx.device).eval()
+        if "cross_idx" in tensors:
+            self.cross_idx = tensors["cross_idx"].long().cpu()
+            self.cross_other = tensors["cross_other"].to("cpu", torch.uint8)

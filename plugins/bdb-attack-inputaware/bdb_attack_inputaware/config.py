@@ -1,5 +1,7 @@
 """Input-Aware Dynamic Backdoor settings (reference defaults: CATALOG.md, the authors' CIFAR-10 setting)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from bdcore import MethodConfig
@@ -17,6 +19,10 @@ class InputAwareConfig(MethodConfig):
     mask_density: float = Field(0.032, ge=0, le=1, description="mask values above this density are penalised")
     cross_ratio: float = Field(
         1.0, ge=0, description="cross-trigger samples (another image's pattern and mask, label kept) per backdoor sample"
+    )
+    poison_order: Literal["random", "file"] = Field(
+        "random", description="order of the pass that picks the materialised poisoned training set: a seeded random "
+        "order (bdb) or file order (the reference; a class-sorted dataset then gets its poison from its first classes)"
     )
     channels: int | None = Field(
         None, ge=1, description="channels of the first block of G and M; default: 16 up to 28x28 images (MNIST), else 32"

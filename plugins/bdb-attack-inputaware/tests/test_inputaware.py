@@ -1,13 +1,14 @@
 """Input-Aware Dynamic Backdoor: losses and blend on hand numbers, the hook's batch and generator
 step, state round trip, and the backdoor in miniature."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from bdcore import AttackContext, SmallCNN, StepInfo, TrainSet
 
 from bdb_attack_inputaware.attack import (
-    InputAware, architecture, blend, diversity_loss, norm_loss, threshold,
+    InputAware, architecture, batch_counts, blend, diversity_loss, norm_loss, threshold,
 )
 from bdb_attack_inputaware.config import InputAwareConfig
 
@@ -20,6 +21,16 @@ clean accuracy hold (measured, session 9: at 10 the ASR is 0.826) for a fifth le
 def _attack(seed=0, pratio=0.1, shape=(1, 28, 28), **settings):
     ctx = AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "x", "y", None)
     return InputAware(InputAwareConfig(**{"channels": 4, **settings}), ctx)
+
+
+class _Data:
+    """What prepare reads of a dataset (mask_epochs=0: no pre-training)."""
+
+    def __init__(self, n=4000, shape=(1, 28, 28)):
+        g = torch.Generator().manual_seed(0)
+        self.x_train = torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)
+        self.y_train = torch.randint(0, 10, (n,), generator=g)
+        self.hflip = False
 
 
 def test_norm_loss_by_hand():
@@ -78,7 +89,7 @@ def test_hook_builds_backdoor_cross_and_clean_samples_and_steps_the_generator():
     step = StepInfo(0, 0, 1, torch.Generator().manual_seed(0))
     x2, y2 = hook.on_batch(x, y, step)
     # int(40 * 0.1) = 4 backdoor samples (target 0), 4 cross samples and 32 clean ones keep their labels
-    assert hook.counts(40) == (4, 4)
+    assert hook.counts(40, torch.Generator()) == (4, 4) and hook.poisoned == 8
     assert torch.equal(y2[:4], torch.zeros(4, dtype=torch.long)) and torch.equal(y2[4:], y[4:])
     assert torch.equal(x2[8:], x[8:])
     other = x.roll(20, 0)[4:8]  # the cross samples carry the pattern and mask of another image
@@ -97,6 +108,61 @@ def test_hook_builds_backdoor_cross_and_clean_samples_and_steps_the_generator():
     assert all(p.grad is None for p in a.generator.parameters())
 
 
+def test_batch_counts_follow_the_reference_rule_below_one_sample_per_batch_too():
+    assert batch_counts(128, 0.1, 1.0, 0.99) == (12, 12)  # int(12.8); as many cross samples
+    assert batch_counts(32, 0.1, 1.0, 0.0) == (3, 3)  # the last, partial batch
+    assert batch_counts(128, 0.1, 0.5, 0.0) == (12, 6) and batch_counts(128, 0.1, 0.0, 0.0) == (12, 0)
+    # pratio * B = 0.64 < 1: one backdoor sample (and one cross) with probability 0.64, else none
+    assert batch_counts(128, 0.005, 1.0, 0.63) == (1, 1) and batch_counts(128, 0.005, 1.0, 0.65) == (0, 0)
+    assert batch_counts(4, 0.5, 3.0, 0.0) == (2, 2)  # cross samples: at most the rest of the batch
+
+
+def test_a_low_ratio_still_poisons_in_training():
+    # pratio 0.002 with batches of 128: int(0.256) is 0, yet about a quarter of the batches get one sample
+    a = _attack(pratio=0.002)
+    hook = a.train_hook()
+    hook.on_train_start(SmallCNN(10, 1, 28, width=4), TrainSet(torch.zeros(4, 1, 28, 28, dtype=torch.uint8),
+                                                             torch.zeros(4, dtype=torch.long)))
+    gen = torch.Generator().manual_seed(0)
+    made = [sum(hook.counts(128, gen)) for _ in range(400)]
+    assert set(made) == {0, 2} and 0.2 < made.count(2) / 400 < 0.32
+
+
+def test_materialised_poison_is_one_pass_of_the_batch_rule_with_cross_samples():
+    data = _Data()
+    a = _attack(mask_epochs=0)
+    a.prepare(data)
+    pidx = a.poison_indices(data.y_train, torch.Generator().manual_seed(0))
+    # 4000 = 31 batches of 128 (12 + 12 each) and one of 32 (3 + 3): 375 backdoor + 375 cross samples
+    assert len(pidx) == 750 and len(a.cross_idx) == 375 and len(pidx.unique()) == 750
+    assert torch.isin(a.cross_idx, pidx).all()
+    y = data.y_train[pidx]
+    y2 = a.poison_y(y, pidx)
+    cross = torch.isin(pidx, a.cross_idx)
+    assert torch.equal(y2[cross], y[cross]) and torch.all(y2[~cross] == 0)  # cross keep their labels
+    x = data.x_train[pidx[:64]].float() / 255
+    out = a.poison_x(x, pidx[:64])
+    own = a.apply_trigger(x, train=True)
+    c = cross[:64]
+    assert torch.equal(out[~c], own[~c]) and c.any()
+    pos = torch.searchsorted(a.cross_idx, pidx[:64][c])
+    other = a.cross_other[pos].float() / 255
+    assert not torch.equal(a.cross_other[pos], data.x_train[pidx[:64][c]])  # another image
+    with torch.no_grad():
+        assert torch.allclose(out[c], blend(x[c], a.generator.eval()(other), a.masks(other)))
+    # the same sample gets the same poison in any batch
+    assert torch.allclose(a.poison_x(x[c][:1], pidx[:64][c][:1]), out[c][:1], atol=1e-6)
+    # below one sample per batch the pass still poisons: pratio 0.002 (int(0.256) = 0)
+    low = _attack(pratio=0.002, mask_epochs=0)
+    low.prepare(data)
+    lidx = low.poison_indices(data.y_train, torch.Generator().manual_seed(0))
+    assert 0 < len(lidx) < 32 and len(lidx) == 2 * len(low.cross_idx)
+    # state keeps the cross samples and their other images
+    b = _attack(mask_epochs=0)
+    b.load_state(a.state())
+    assert torch.equal(b.poison_x(x, pidx[:64]), out) and torch.equal(b.poison_y(y, pidx), y2)
+
+
 def test_state_round_trip_reproduces_the_trigger():
     a, b = _attack(seed=7), _attack(seed=8)
     with torch.no_grad():
@@ -109,19 +175,32 @@ def test_state_round_trip_reproduces_the_trigger():
     assert torch.equal(_attack(seed=7).apply_trigger(x, train=False), _attack(seed=7).apply_trigger(x, train=False))
 
 
-def test_backdoor_in_miniature(backdoored_run, clean_run):
-    # measured (mnist5k, small-cnn, 15 epochs, lr 0.1, seed 0, 2 mask pre-training epochs):
-    #   cross_ratio 0:   C-ACC 0.975, ASR 0.966, RA 0.034, PSNR 26.3   <- this test
-    #   cross_ratio 1 (paper): C-ACC 0.971, ASR 0.346, RA 0.643, PSNR 31.4 (0.55 ASR with G's BN in
-    #   train mode: the generator's running statistics lag behind its fast Adam updates)
-    #   cross_ratio 0.5: C-ACC 0.965, ASR 0.191
-    # Cross samples (another image's trigger, label kept) make the backdoor input-specific; in 15
-    # epochs the victim does not yet learn to tell its own trigger from another image's, so the
-    # miniature drops them. Clean model C-ACC 0.977; chance ASR ~0.1.
-    # at EPOCHS = 12 (session 9, one thread): C-ACC 0.970, ASR 0.927, RA 0.073, PSNR 25.0;
-    # clean model at 15 epochs: C-ACC 0.977
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="with the paper's cross samples no reliable backdoor forms in the miniature (README)")
+def test_backdoor_in_miniature_with_the_papers_cross_ratio(backdoored_run, clean_run):
+    # The paper's attack: cross_ratio 1 (the reference's num_cross = num_bd). Measured (issue 26, mnist5k,
+    # small-cnn, EPOCHS victim, 2 mask epochs; the clean 15-epoch model 0.977-0.979):
+    #   AVX-512 seed 0 / 1 / 2: C-ACC 0.965 / 0.976 / 0.969, ASR 0.427 / 0.818 / 0.473, PSNR 30.0 / 15.9 / 27.6
+    #   AVX2 seed 0: C-ACC 0.966, ASR 0.687, PSNR 17.3
+    # In 12 epochs on 4,000 images the victim does not learn to tell an image's own trigger from another's
+    # (the authors train 600 epochs on MNIST); the seed and the kernel set decide how far it gets (0.43-0.82).
+    # "Forms" means ASR >= 0.9, 0.08 above the best run.
+    run = backdoored_run("inputaware", settings={"mask_epochs": 2}, epochs=EPOCHS)  # cross_ratio 1, the reference's
+    assert run.metrics["poisoned"] == 750  # one pass of the batch rule: 375 backdoor + 375 cross samples
+    assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.03
+    assert run.metrics["asr"] >= 0.9
+
+
+def test_backdoor_in_miniature_simplified_without_cross_samples(backdoored_run, clean_run):
+    # The simplified variant, cross_ratio 0: no cross samples, so the trigger need not be input-specific; another
+    # attack than the paper's, kept because its backdoor forms in the miniature. Measured (issue 26; the clean
+    # 15-epoch model 0.977-0.979):
+    #   AVX-512 seed 0 / 1 / 2: C-ACC 0.970 / 0.971 / 0.973, ASR 0.962 / 0.969 / 0.908, PSNR 26.6 / 15.7 / 29.2
+    #   AVX2 seed 0: C-ACC 0.967, ASR 0.998, PSNR 16.4
+    # (before issue 26: ASR 0.962-0.998, PSNR 15.5-26.1 over AVX-512 s0/s1 and AVX2 s0/s2; the training is
+    # unchanged at pratio 0.1, only the materialised set is now the 375 samples a pass of the batch rule poisons)
     run = backdoored_run("inputaware", settings={"mask_epochs": 2, "cross_ratio": 0.0}, epochs=EPOCHS)
-    assert run.metrics["poisoned"] == 400  # the materialised poisoned training set (pratio, final trigger)
-    assert run.metrics["asr"] >= 0.90
-    assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.02
-    assert run.metrics["psnr"] >= 12  # a sparse mask: 26.1 (AVX-512) and 16.4 (AVX2) at seed 0, 15.5 at seed 1
+    assert run.metrics["poisoned"] == 375  # the backdoor samples of one pass of the batch rule: 31 x 12 + 3
+    assert run.metrics["asr"] >= 0.85
+    assert run.metrics["cacc"] >= clean_run.metrics["cacc"] - 0.03  # drop 0.005-0.010
+    assert run.metrics["psnr"] >= 12  # a sparse mask

@@ -1,7 +1,8 @@
 """LIRA: a learnable, imperceptible additive trigger made by an autoencoder.
 
 Paper (Doan et al., ICCV 2021): a trigger generator T (conv autoencoder, tanh output in [-1, 1])
-gives x' = clip(x + eps * T(x), 0, 1). Stage I trains T and the classifier f together:
+gives x' = clip(x + eps * T(x), 0, 1) on [0, 1] images (`eps_space = "normalised"`: eps is added to the
+normalised image as in the reference code, i.e. eps * std per channel in pixels). Stage I trains T and the classifier f together:
 
 - classifier step: alpha * CE(f(x), y) + (1 - alpha) * CE(f(x'), eta(y)) for every sample of the
   batch, with x' made by a copy of T that is synced with the trained T at the end of every epoch
@@ -64,9 +65,19 @@ def levels_for(cfg: LiraConfig, shape: tuple[int, int, int]) -> int:
     return levels
 
 
-def perturb(x: torch.Tensor, noise: torch.Tensor, eps: float) -> torch.Tensor:
-    """x' = clip(x + eps * noise, 0, 1)."""
+def perturb(x: torch.Tensor, noise: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
+    """x' = clip(x + eps * noise, 0, 1); eps a number or a per-channel (C, 1, 1) tensor."""
     return (x + eps * noise).clamp(0.0, 1.0)
+
+
+def amplitude(cfg: LiraConfig, std: tuple[float, ...], channels: int) -> torch.Tensor:
+    """The per-channel pixel amplitude (C, 1, 1) of the trigger: eps * std with eps_space 'normalised' (eps added
+    to the normalised image x_n = (x - mean) / std moves the pixel by eps * std), eps with 'pixel'. Without a
+    known std (a bare context) the normalised space is the pixel space."""
+    if cfg.eps_space == "pixel" or not std:
+        return torch.full((channels, 1, 1), cfg.eps)
+    s = torch.tensor([float(v) for v in std], dtype=torch.float32).expand(channels)  # one std: every channel
+    return (cfg.eps * s).reshape(channels, 1, 1)
 
 
 def _seed(seed: int, purpose: str) -> int:
@@ -101,7 +112,7 @@ class LiraHook(TrainHook):
         a, cfg = self.attack, self.attack.config
         assert self.snapshot is not None
         with torch.no_grad():
-            x_bd = perturb(x, self.snapshot(x), cfg.eps)
+            x_bd = perturb(x, self.snapshot(x), a.eps.to(x))
         self.x, self.y = x, y
         if step.step == 0:  # the run's epochs, from its first (full) batch: total steps / steps per epoch
             self.epochs = max(1, round(step.total_steps / math.ceil(self.n_train / x.shape[0])))
@@ -123,7 +134,7 @@ class LiraHook(TrainHook):
         requires = [p.requires_grad for p in model.parameters()]
         model.requires_grad_(False)
         x = self.x.detach()
-        logits = model(torch.cat([x, perturb(x, g(x), cfg.eps)]))  # the same mixed batch as the classifier's
+        logits = model(torch.cat([x, perturb(x, g(x), a.eps.to(x))]))  # the same mixed batch as the classifier's
         loss = F.cross_entropy(logits[len(x):], a.target_label(self.y))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -151,10 +162,12 @@ class Lira(Attack):
             torch.manual_seed(_seed(ctx.seed, "generator"))
             self.generator = Autoencoder(ctx.shape[0], config.channels, levels_for(config, ctx.shape))
         self.generator.to(ctx.device).eval()
+        self.eps = amplitude(config, ctx.std, ctx.shape[0]).to(ctx.device)
+        """The trigger's per-channel amplitude in [0, 1] pixels, (C, 1, 1)."""
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         with torch.no_grad():
-            return perturb(x, self.generator.eval()(x), self.config.eps)
+            return perturb(x, self.generator.eval()(x), self.eps.to(x))
 
     def train_hook(self) -> TrainHook:
         return LiraHook(self)

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -62,6 +63,21 @@ def test_backdoor_in_miniature(backdoored_run, clean_run_short):
     assert run.metrics["poisoned"] == 400
     assert run.metrics["asr"] >= 0.95
     assert run.metrics["cacc"] >= clean_run_short.metrics["cacc"] - 0.04
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="2 poisoned images (the paper's 0.05% of mnist5k) form no backdoor in the miniature (README)")
+def test_backdoor_at_the_papers_budget(backdoored_run):
+    # the paper's 0.05% of the training set: round(0.0005 * 4000) = 2 poisoned target images on mnist5k (the
+    # smallest count above zero); the surrogate and the trigger are the cached ones of the test above, so this
+    # costs one SHORT_EPOCHS victim (~30 s on one idle thread). Measured (issue 26; clean 10-epoch model 0.968-0.971):
+    #   AVX-512 seed 0 / 1 / 2: C-ACC 0.971 / 0.973 / 0.973, ASR 0.011 / 0.023 / 0.014, PSNR 36.9 / 36.9 / 36.5
+    #   AVX2 seed 0: C-ACC 0.969, ASR 0.011, PSNR 36.7
+    # i.e. no backdoor (the clean model's ASR is 0.003): two images carrying a 16/255 trigger among 4,000 teach
+    # a from-scratch 10-epoch victim nothing; "forms" means ASR >= 0.5.
+    run = backdoored_run("narcissus", pratio=0.0005, settings=MINI, epochs=EPOCHS)
+    assert run.metrics["poisoned"] == 2
+    assert run.metrics["asr"] >= 0.5
 
 
 def test_second_run_reuses_the_surrogate(backdoored_run):
