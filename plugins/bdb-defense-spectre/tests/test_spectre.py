@@ -24,13 +24,14 @@ def test_defaults():
     assert (cfg.eps, cfg.removal_factor, cfg.dims, cfg.max_dims, cfg.alpha) == (0.1, 1.5, None, 64, 4.0)
 
 
-def test_spectre_ranks_badnet_poison_above_chance(backdoored_run, defended_run):
+def test_spectre_flags_badnet_poison_at_twice_the_clean_rate(backdoored_run, defended_run):
     run = backdoored_run("badnet")
     det = defended_run("spectre", run.run_id).metrics["detection"]
-    # k chosen per class (issue 27), seed 0, AVX-512: 0.657 / 0.278 (fixed k 32: 0.642-0.666 / 0.273-0.285 over kernel
-    # sets and seeds); PROVISIONAL: seeds 1, 2 and AVX2 not yet recorded with the chosen k
-    assert det["auroc"] >= 0.6
-    assert det["tpr"] >= 0.2
+    # k chosen per class (issue 27), AVX-512 seeds 0-2 and AVX2 seed 0: TPR 0.278-0.287, FPR 0.137-0.138, but AUROC
+    # 0.645 / 0.634 / 0.386 (seed 2: the QUE scores rank the poison below the clean samples) and 0.645 (AVX2): no AUROC
+    # claim (fixed k 32: 0.642-0.666 / 0.273-0.285 over kernel sets and seeds)
+    assert det["tpr"] >= 0.22
+    assert det["fpr"] <= 0.19
 
 
 def test_spectre_separates_a_minority_poison_when_eps_covers_it(backdoored_run, defended_run):
