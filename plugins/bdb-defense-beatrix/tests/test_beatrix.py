@@ -30,7 +30,7 @@ def test_beatrix_detects_badnet_poison(backdoored_run, defended_run):
     d = defended_run("beatrix", run.run_id)
     det = d.metrics["detection"]
     assert d.metrics["info"]["layer"].endswith("features.10")  # small-cnn's last ReLU (inside the normalising wrapper)
-    # seed 0, AVX-512: 0.995 / 0.995 / 0.018 (PROVISIONAL: seeds 1, 2 and AVX2 not yet recorded, issue 27)
+    # AVX-512 seeds 0-2 and AVX2 seed 0 (issue 27): AUROC 0.994-1.000, TPR 0.990-1.000, FPR 0.017-0.034
     assert det["auroc"] >= 0.9
     assert det["tpr"] >= 0.8
     assert det["fpr"] <= 0.1
@@ -41,7 +41,7 @@ def test_beatrix_flags_blended_poison(backdoored_run, defended_run):
     run = backdoored_run("blended")
     d = defended_run("beatrix", run.run_id)
     det = d.metrics["detection"]
-    # seed 0, AVX-512: 0.996 / 0.983 / 0.021 (PROVISIONAL: seeds 1, 2 and AVX2 not yet recorded, issue 27); the old
+    # AVX-512 seeds 0-2 and AVX2 seed 0 (issue 27): AUROC 0.994-1.000, TPR 0.935-1.000, FPR 0.015-0.021; the old
     # rule with the paper's Gram matrices flagged none (TPR 0.000-0.003, AUROC 0.789-0.844)
     assert det["auroc"] >= 0.9
     assert det["tpr"] >= 0.8
