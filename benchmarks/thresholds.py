@@ -28,8 +28,11 @@ def load(dirs: list[str]) -> tuple[list[str], dict[tuple, dict[str, dict]]]:
     """(recording labels, {(test, kind, name, settings): {label: {"seed": s, "isa": i, metric: value}}})."""
     labels: list[str] = []
     rows: dict[tuple, dict[str, dict]] = {}
+    names = [Path(d).name for d in dirs]
     for d in dirs:
-        label = Path(d).name
+        # a recording's label is its folder's name, with its parent's where two folders share a name
+        # (rec/avx512-s0 and rec27a/avx512-s0 are different recordings, not one column)
+        label = Path(d).name if names.count(Path(d).name) == 1 else f"{Path(d).parent.name}/{Path(d).name}"
         labels.append(label)
         for f in sorted(Path(d).glob("*.jsonl")):
             for line in f.read_text().splitlines():
