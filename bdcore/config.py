@@ -139,6 +139,7 @@ class TrainRecipe(BaseModel):
     batch_size: int = Field(128, ge=1, description="mini-batch size")
     lr: float = Field(0.01, gt=0, description="peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(False, description="SGD with Nesterov momentum (e.g. ABL's reference stages)")
     weight_decay: float = Field(5e-4, ge=0, description="weight decay")
     optimizer: str = Field("sgd", pattern="^(sgd|adam)$", description="sgd or adam")
     schedule: str = Field("cosine", pattern="^(cosine|constant|cyclic|plateau)$",
@@ -155,8 +156,8 @@ class TrainRecipe(BaseModel):
 
     @model_serializer(mode="wrap")
     def _drop_unused_cyclic_fields(self, handler):
-        # The cyclic fields are saved only with a cyclic schedule, and precision only when it is not
-        # the default fp32, so that every other recipe dumps (and hashes into run ids) exactly as
+        # The cyclic fields are saved only with a cyclic schedule, precision only when it is not the
+        # default fp32 and nesterov only when on, so that every other recipe dumps (and hashes into run ids) exactly as
         # before they existed.
         data = handler(self)
         if isinstance(data, dict):
@@ -165,6 +166,8 @@ class TrainRecipe(BaseModel):
                 data.pop("cycles", None)
             if self.precision == "fp32":
                 data.pop("precision", None)
+            if not self.nesterov:
+                data.pop("nesterov", None)
         return data
 
 

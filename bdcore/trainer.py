@@ -92,7 +92,8 @@ def make_optimizer(params: Iterable[torch.Tensor], recipe: TrainRecipe) -> torch
     """The optimiser a recipe names."""
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov and recipe.momentum > 0)
 
 
 class Plateau:

@@ -9,10 +9,13 @@ class ABLConfig(LGASettings):
     """LGA isolation, training on the rest, gradient-ascent unlearning of the isolated samples.
 
     The LGA stage's settings (gamma 0.5, 20 epochs, 1% isolated, lr 0.01 on plain images) come from
-    `bdcore.LGASettings`; its mini-batch here is the reference's 256."""
+    `bdcore.LGASettings`; its mini-batch and weight decay here are the reference's 256 and 1e-4."""
 
     lga_batch_size: int | None = Field(256, ge=1, description="mini-batch of the LGA stage (the reference's 256); "
                                                               "None: the victim recipe's")
+    lga_weight_decay: float | None = Field(1e-4, ge=0, description="SGD weight decay of the LGA stage (the "
+                                                                 "reference's 1e-4); None: the victim recipe's")
+    lga_nesterov: bool = Field(True, description="Nesterov momentum in the LGA stage (the reference's)")
     finetune_epochs: int = Field(60, ge=0, description="epochs of ordinary training on the non-isolated samples, "
                                                        "cosine schedule (paper: 60)")
     unlearn_epochs: int = Field(20, ge=0, description="epochs of gradient ascent on the isolated samples (paper: 20)")

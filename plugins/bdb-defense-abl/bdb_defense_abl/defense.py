@@ -37,7 +37,12 @@ class ABL(Defense):
         lr = c.lr or inputs.recipe.lr
         torch.manual_seed(seed)
         model = inputs.new_model()
-        isolated, losses = lga_isolate(model, train, inputs.recipe, seed, batch_size=c.batch_size, **c.lga_options())
+        lga_recipe = inputs.recipe
+        if c.lga_weight_decay is not None:
+            lga_recipe = lga_recipe.model_copy(update={"weight_decay": c.lga_weight_decay})
+        if c.lga_nesterov:
+            lga_recipe = lga_recipe.model_copy(update={"nesterov": True})
+        isolated, losses = lga_isolate(model, train, lga_recipe, seed, batch_size=c.batch_size, **c.lga_options())
         info = {"isolated": int(isolated.sum()), "isolation_loss_max": float(losses[isolated].max()),
                 "median_loss": float(losses.median()), "val_acc_isolation": accuracy_on(model, inputs.val)}
         if c.finetune_epochs:

@@ -15,6 +15,7 @@ def test_reference_defaults_match_the_catalog():
     cfg = spec_of("defense", "abl").config_model()()
     assert (cfg.gamma, cfg.isolation_epochs, cfg.isolation_ratio, cfg.lga_augment) == (0.5, 20, 0.01, False)
     assert (cfg.lga_lr, cfg.lga_batch_size, cfg.lga_schedule) == (0.01, 256, "constant")  # the reference's LGA stage
+    assert cfg.lga_weight_decay == 1e-4 and cfg.lga_nesterov  # the reference's LGA stage
     assert (cfg.unlearn_epochs, cfg.unlearn_lr, cfg.unlearn_augment) == (20, 5e-4, True)
 
 
@@ -27,8 +28,12 @@ def test_abl_isolates_badnets_poison_and_unlearns_the_backdoor(backdoored_run, d
     assert det["precision"] >= 0.9                           # measured 0.975 (39 of 40) before session 9, 1.00
     assert det["tpr"] >= 0.09                                # measured 0.0975, 0.100 (at most 0.1: 40 of 400)
     assert d.metrics["asr"] <= 0.2                           # measured 0.027, 0.003
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.23   # drops 0.131-0.199 over kernel sets and seeds
-    assert d.metrics["der"] >= 0.85                          # measured 0.922, 0.937
+    # drops 0.131-0.208 over kernel sets and seeds (session 11); session 12 (LGA weight decay 1e-4; AVX-512 seeds
+    # 0, 1, 2 and AVX2 seed 0): C-ACC drop 0.119-0.293 (0.293 at seed 2 AVX-512), ASR 0.001-0.016, DER
+    # 0.839-0.935, 40 of 40 isolated, AUROC 0.776-0.877; with the reference's Nesterov momentum in the LGA stage
+    # as well (the default since): C-ACC drop 0.126-0.167, ASR 0.000-0.029, AUROC 0.749-0.904
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.2
+    assert d.metrics["der"] >= 0.8                           # measured 0.922, 0.937; session 12 0.839-0.935
 
 
 def test_abl_with_the_references_augmented_unlearning_removes_wanet(backdoored_run, defended_run):
@@ -37,6 +42,8 @@ def test_abl_with_the_references_augmented_unlearning_removes_wanet(backdoored_r
     (0.951 / 0.762 after 5 epochs) and Blended (0.834 / 0.778): README."""
     run = backdoored_run("wanet")
     d = defended_run("abl", run.run_id, settings={"unlearn_augment": True, "unlearn_lr": 5e-4})
+    # session 12 (LGA weight decay 1e-4; AVX-512 seeds 0, 1, 2 and AVX2 seed 0): precision 0.925-1.000, ASR
+    # 0.078-0.157, C-ACC drop 0.093-0.122; with Nesterov (AVX-512 seeds 0-2): ASR 0.094-0.147, drop 0.099-0.106
     assert d.metrics["detection"]["precision"] >= 0.9        # measured 1.00
-    assert d.metrics["asr"] <= 0.2                           # measured 0.093
-    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.13   # measured 0.973 -> 0.864
+    assert d.metrics["asr"] <= 0.21                          # measured 0.093
+    assert d.metrics["cacc"] >= run.metrics["cacc"] - 0.15   # measured 0.973 -> 0.864
