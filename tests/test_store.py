@@ -166,3 +166,20 @@ def test_artifact_is_built_once_by_concurrent_askers(tmp_path):
         t.join()
     assert len(builds) == 1 and all(torch.equal(o["w"], torch.arange(3.0)) for o in out)
     assert sorted(u["built"] for c in caches for u in c.used) == [False, True]
+
+
+def test_run_ids_of_fixed_configs_never_move():
+    # a run id hashes the config as saved: a new recipe field (precision, nesterov, ...) is saved only when set, so
+    # stored runs keep their ids across releases (these were the same at c6484f8, session 11, and every refactor
+    # of the core must keep them)
+    from bdcore.config import AttackRunConfig, DefenseRunConfig, TrainRecipe
+
+    assert AttackRunConfig(attack="badnet").run_id() == "a-41f0bf032ecd"
+    assert AttackRunConfig(attack="blended", pratio=0.05, seed=3, dataset="cifar10",
+                           model="preact-resnet18").run_id() == "a-8609fde53296"
+    assert AttackRunConfig(attack="wanet", train=TrainRecipe(epochs=15, lr=0.1, precision="bf16")).run_id() \
+        == "a-dea9e3e0f2ba"
+    assert DefenseRunConfig(defense="ft", attack_run="a-0123456789ab").run_id() == "d-b480f9f6a072"
+    assert DefenseRunConfig(defense="nc", attack_run="a-0123456789ab", defense_config={"epochs": 3},
+                            preset="quick").run_id() == "d-6acf629a2289"
+    assert AttackRunConfig(attack="badnet", train=TrainRecipe(nesterov=True)).run_id() != "a-41f0bf032ecd"
