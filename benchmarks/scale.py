@@ -3,7 +3,8 @@
     python benchmarks/scale.py anchor       # BadNets then FT, PreAct-ResNet18, 5 epochs, mnist5k: fp32 vs bf16
     python benchmarks/scale.py precision    # C-ACC/ASR of fp32 vs bf16 training (small-cnn and preact-resnet18)
     python benchmarks/scale.py executors    # grid throughput: 1 worker x N threads vs N workers x 1 thread; Ray
-    python benchmarks/scale.py              # all three
+    python benchmarks/scale.py evaluation   # bdb's predict against a bare model(x) loop, img/s (issue 30)
+    python benchmarks/scale.py              # all four
 
 Take timings with nothing else running. Every run goes to a fresh temporary store.
 """
@@ -120,7 +121,41 @@ def executors() -> None:
           f"(including starting and stopping a local Ray instance)")
 
 
+def evaluation() -> None:
+    """Inference throughput of bdcore.trainer.predict (what every evaluation runs) against the plainest loop
+    over the same 1,900 images (mnist5k's test set and its triggered copy, as one evaluation sees them):
+    `model(x).argmax(1)` under no_grad in batches of 1,024, contiguous, fp32. Target: predict >= 90% of it."""
+    import torch
+
+    from bdcore.harness import build_model, load_dataset
+    from bdcore.trainer import predict
+
+    data = load_dataset("mnist5k")
+    x = torch.cat([data.x_test, data.x_test[:900]]).float().div(255)
+    for name in ("small-cnn", "preact-resnet18"):
+        torch.manual_seed(0)
+        model = build_model(name, data).eval()
+
+        def bare() -> None:
+            with torch.no_grad():
+                for s in range(0, len(x), 1024):
+                    model(x[s:s + 1024]).argmax(1)
+
+        rates = {}
+        for label, fn in (("bare loop", bare), ("predict fp32", lambda: predict(model, x)),
+                          ("predict bf16", lambda: predict(model, x, precision="bf16"))):
+            fn()  # warm-up (oneDNN primitives, allocator)
+            t = time.perf_counter()
+            reps = 3
+            for _ in range(reps):
+                fn()
+            rates[label] = reps * len(x) / (time.perf_counter() - t)
+        base = rates["bare loop"]
+        print(f"{name:16s} " + "  ".join(f"{k} {v:7.0f} img/s ({v / base:4.2f}x)" for k, v in rates.items())
+              + f"  [{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}]")
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["anchor", "precision", "executors"]
+    which = sys.argv[1:] or ["anchor", "precision", "executors", "evaluation"]
     for name in which:
-        {"anchor": anchor, "precision": precision, "executors": executors}[name]()
+        {"anchor": anchor, "precision": precision, "executors": executors, "evaluation": evaluation}[name]()
