@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from bdcore.trainer import TrainHook
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AttackContext:
-    """What an attack knows about the run it is part of."""
+    """What an attack knows about the run it is part of.
+
+    Keyword-only, so that a field added later breaks no construction; tests build one with
+    `bdcore.testing.attack_context(**overrides)`."""
 
     num_classes: int
     shape: tuple[int, int, int]

@@ -14,9 +14,12 @@ from bdcore.config import TrainRecipe
 from bdcore.poison import TrainSet
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DefenseContext:
-    """Facts about the run a defense may use."""
+    """Facts about the run a defense may use.
+
+    Keyword-only, so that a field added later breaks no construction; tests build one with
+    `bdcore.testing.defense_context(**overrides)`."""
 
     num_classes: int
     shape: tuple[int, int, int]

@@ -43,14 +43,15 @@ def test_hflip_flips_about_half():
 
 
 def test_poisoned_train_set_poisons_only_chosen_indices_and_holds_nothing_else():
-    from bdcore.attack import Attack, AttackContext
+    from bdcore.attack import Attack
     from bdcore.poison import poison_train_set
+    from bdcore.testing import attack_context
 
     class AddHalf(Attack):
         def apply_trigger(self, x, *, train, idx=None):
             return x + 0.5
 
-    ctx = AttackContext(3, (1, 2, 2), 2, 0.5, False, 0, torch.device("cpu"), "t", "m", None)
+    ctx = attack_context(num_classes=3, shape=(1, 2, 2), target=2, pratio=0.5, dataset="t", model="m")
     x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     y = torch.tensor([0, 1, 2, 0])
     ts = poison_train_set(x, y, AddHalf(None, ctx), torch.tensor([1, 3]))

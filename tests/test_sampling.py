@@ -2,7 +2,8 @@
 
 import torch
 
-from bdcore.attack import AttackContext, CoverSampleAttack
+from bdcore.attack import CoverSampleAttack
+from bdcore.testing import attack_context
 from bdcore.sampling import mix_int, mix32, sample_uniforms
 
 
@@ -32,7 +33,7 @@ class _Stamp(CoverSampleAttack):
 
 
 def test_cover_samples_keep_labels_and_payload_gets_target():
-    ctx = AttackContext(10, (1, 4, 4), 0, 0.1, False, 0, torch.device("cpu"), "d", "m", None, poison_pool="non-target")
+    ctx = attack_context(shape=(1, 4, 4), dataset="d", model="m", poison_pool="non-target")
     a = _Stamp(_Cfg(), ctx)
     y = torch.arange(100) % 10
     idx = a.poison_indices(y, torch.Generator().manual_seed(0))
@@ -49,7 +50,7 @@ def test_poison_pool_all_draws_target_class_samples_too():
     y = torch.arange(1000) % 10
     picks = {}
     for pool in ("all", "non-target"):
-        ctx = AttackContext(10, (1, 4, 4), 0, 0.5, False, 0, torch.device("cpu"), "d", "m", None, poison_pool=pool)
+        ctx = attack_context(shape=(1, 4, 4), pratio=0.5, dataset="d", model="m", poison_pool=pool)
         a = _Stamp(_Cfg(), ctx)
         idx = a.poison_indices(y, torch.Generator().manual_seed(0))
         picks[pool] = idx[~torch.isin(idx, a.cover_idx)]  # the payload

@@ -7,6 +7,7 @@ checks here are plain functions so that plugin tests and the core's suite share 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -45,6 +46,57 @@ def attack_config(attack: str, *, dataset: str = "mnist5k", model: str = "small-
 
     return AttackRunConfig(attack=attack, attack_config=settings or {}, dataset=dataset, model=model, preset="quick",
                            pratio=pratio, seed=seed, train=tiny_recipe(epochs=epochs, **train))
+
+
+def _context_artifacts(fields: dict[str, Any]) -> None:
+    from bdcore.artifacts import ArtifactCache
+
+    art = fields.get("artifacts")
+    if isinstance(art, (str, os.PathLike)):
+        fields["artifacts"] = ArtifactCache(art)
+
+
+def attack_context(**overrides: Any):
+    """An `AttackContext` for unit tests: pass only the fields that differ from these defaults.
+
+    Defaults: num_classes=10, shape=(1, 28, 28), target=0, pratio=0.1, all_to_all=False, seed=0,
+    device=cpu, dataset="mnist5k", model="small-cnn" (the surrogate attacks train ctx.model) and
+    artifacts=None (no cache: an attack whose prepare step caches needs one; pass an ArtifactCache, any
+    object with its `get_or_build`, or a directory, which becomes `ArtifactCache(directory)`). Every other
+    field keeps the dataclass's own default (mean=(), std=(), hflip=True, poison_pool="all",
+    quantize="truncate", progress=None, batch_size=128). device may be given as a string ("cpu", "cuda").
+    Plugin tests build contexts here rather than with a copied factory, so a field added to the
+    context breaks none of them."""
+    import torch
+
+    from bdcore.attack import AttackContext
+
+    fields: dict[str, Any] = dict(num_classes=10, shape=(1, 28, 28), target=0, pratio=0.1, all_to_all=False, seed=0,
+                                  device=torch.device("cpu"), dataset="mnist5k", model="small-cnn", artifacts=None)
+    fields.update(overrides)
+    fields["device"] = torch.device(fields["device"])
+    _context_artifacts(fields)
+    return AttackContext(**fields)
+
+
+def defense_context(**overrides: Any):
+    """A `DefenseContext` for unit tests: pass only the fields that differ from these defaults.
+
+    Defaults: num_classes=10, shape=(1, 28, 28), mean=(0.5,), std=(0.5,), hflip=False (mnist5k's
+    normalisation and augmentation), seed=0, device=cpu, artifacts=None (no cache; pass an ArtifactCache
+    or a directory, which becomes `ArtifactCache(directory)`), progress=None. device may be given as a
+    string. Plugin tests build contexts here rather than with a copied factory, so a field added to the
+    context breaks none of them."""
+    import torch
+
+    from bdcore.defense import DefenseContext
+
+    fields: dict[str, Any] = dict(num_classes=10, shape=(1, 28, 28), mean=(0.5,), std=(0.5,), hflip=False, seed=0,
+                                  device=torch.device("cpu"), artifacts=None)
+    fields.update(overrides)
+    fields["device"] = torch.device(fields["device"])
+    _context_artifacts(fields)
+    return DefenseContext(**fields)
 
 
 def spec_of(kind: str, name: str):
@@ -412,6 +464,7 @@ def installed(kind: str) -> list[str]:
 
 __all__ = [
     "BdbError", "TINY_EPOCHS", "TINY_DATASET", "SHORT_EPOCHS", "tiny_recipe", "attack_config",
+    "attack_context", "defense_context",
     "check_metadata", "check_config_roundtrip", "check_light_import", "tiny_attack_run", "tiny_defense_run",
     "assert_same_snapshot", "check_attack_runs", "check_defense_runs", "check_sealed_inputs", "check_defense_acts",
     "check_plugins_load", "assert_one_line_error",

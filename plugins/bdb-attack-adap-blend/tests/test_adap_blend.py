@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from bdcore import AttackContext
+from bdcore.testing import attack_context
 from bdb_attack_adap_blend.attack import AdapBlend, blend, piece_map, piece_masks
 from bdb_attack_adap_blend.config import AdapBlendConfig
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
@@ -17,10 +17,6 @@ from bdcore.testing import SHORT_EPOCHS as EPOCHS
 #   pratio 0.02  (80 + 80):   0.977 / 1.000 / 0.000
 #   pratio 0.05  (200 + 200): 0.973 / 1.000 / 0.000
 PRATIO = 0.01
-
-
-def _ctx(shape=(1, 28, 28), seed=7, pratio=0.02):
-    return AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "mnist5k", "small-cnn", None)
 
 
 def test_piece_map_is_a_grid():
@@ -49,7 +45,7 @@ def test_masked_blend_by_hand():
 
 
 def test_training_poison_carries_half_the_pieces_deterministically():
-    a = AdapBlend(AdapBlendConfig(), _ctx())
+    a = AdapBlend(AdapBlendConfig(), attack_context(seed=7, pratio=0.02))
     idx = torch.arange(500)
     keep = a.kept_pieces(idx)
     assert bool((keep.sum(1) == 8).all())  # 16 pieces, mask rate 0.5
@@ -67,7 +63,7 @@ def test_training_poison_carries_half_the_pieces_deterministically():
 
 
 def test_payload_gets_target_and_cover_keeps_label(mnist5k):
-    a = AdapBlend(AdapBlendConfig(), _ctx(pratio=0.02))
+    a = AdapBlend(AdapBlendConfig(), attack_context(seed=7, pratio=0.02))
     y = mnist5k.y_train
     pidx = a.poison_indices(y, torch.Generator().manual_seed(0))
     cover = a.cover_idx
@@ -80,7 +76,7 @@ def test_payload_gets_target_and_cover_keeps_label(mnist5k):
     is_cover = torch.isin(pidx, cover)
     assert torch.equal(new[is_cover], y[pidx][is_cover])
     assert bool((new[~is_cover] == 0).all())
-    b = AdapBlend(AdapBlendConfig(cover_ratio=0.005), _ctx(pratio=0.02))
+    b = AdapBlend(AdapBlendConfig(cover_ratio=0.005), attack_context(seed=7, pratio=0.02))
     assert len(b.poison_indices(y, torch.Generator().manual_seed(0))) == 80 + 20
 
 

@@ -47,7 +47,7 @@ def make_patches(k: int, shape: tuple[int, int, int], patch_size: int, seed: int
     return patterns, masks
 
 
-def stamp(x: torch.Tensor, patterns: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def stamp_patches(x: torch.Tensor, patterns: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """x + sum_j w_bj * m_j * (t_j - x) for non-overlapping patches; weights (B, k) opacities (0: absent)."""
     t = patterns.to(device=x.device, dtype=x.dtype)
     m = masks.to(device=x.device, dtype=x.dtype)
@@ -93,4 +93,4 @@ class AdapPatch(CoverSampleAttack):
             weights = self.chosen_patches(idx).float() * self.train_alphas[None]
         else:
             weights = self.test_alphas[None].expand(len(x), -1)
-        return stamp(x, self.patterns, self.masks, weights)
+        return stamp_patches(x, self.patterns, self.masks, weights)

@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from bdcore import AttackContext
-from bdb_attack_adap_patch.attack import AdapPatch, make_patches, patch_boxes, stamp
+from bdcore.testing import attack_context
+from bdb_attack_adap_patch.attack import AdapPatch, make_patches, patch_boxes, stamp_patches
 from bdb_attack_adap_patch.config import AdapPatchConfig
 
 # measured on mnist5k/small-cnn (15 epochs, lr 0.1, seed 0), cover rate = poisoning rate, C-ACC/ASR/RA
@@ -14,10 +14,6 @@ from bdb_attack_adap_patch.config import AdapPatchConfig
 #   pratio 0.02 (80 + 80):               0.974 / 0.847 / 0.149
 #   pratio 0.05 (200 + 200):             0.973 / 1.000 / 0.000   <- used below
 PRATIO = 0.05
-
-
-def _ctx(shape=(1, 28, 28), seed=7, pratio=0.02):
-    return AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "mnist5k", "small-cnn", None)
 
 
 def test_patch_boxes_at_reference_and_mnist_size():
@@ -40,15 +36,15 @@ def test_stamp_opacity_by_hand():
     t[0, :, 0, 0] = 1.0
     m[0, :, 0, 0] = 1.0
     m[1, :, 3, 3] = 1.0
-    out = stamp(x, t, m, torch.tensor([[0.5, 0.3]]))[0, 0]
+    out = stamp_patches(x, t, m, torch.tensor([[0.5, 0.3]]))[0, 0]
     assert abs(out[0, 0].item() - 0.8) < 1e-6 and abs(out[3, 3].item() - 0.42) < 1e-6
     assert torch.allclose(out[1:3], torch.full((2, 4), 0.6))
-    full = stamp(x, t, m, torch.tensor([[1.0, 1.0]]))[0, 0]
+    full = stamp_patches(x, t, m, torch.tensor([[1.0, 1.0]]))[0, 0]
     assert full[0, 0] == 1.0 and full[3, 3] == 0.0
 
 
 def test_training_samples_carry_one_patch_test_inputs_all():
-    a = AdapPatch(AdapPatchConfig(), _ctx())
+    a = AdapPatch(AdapPatchConfig(), attack_context(seed=7, pratio=0.02))
     idx = torch.arange(1000)
     chosen = a.chosen_patches(idx)
     assert bool((chosen.sum(1) == 1).all()) and torch.equal(chosen, a.chosen_patches(idx))
@@ -66,12 +62,13 @@ def test_training_samples_carry_one_patch_test_inputs_all():
     union = a.masks.sum(0)[0].bool()
     assert torch.equal(test[0, 0][union], a.patterns.sum(0)[0][union])  # full opacity: the pattern itself
     assert bool((test[0, 0][~union] == 0.6).all())
-    only = AdapPatch(AdapPatchConfig(test_patches=[1, 3]), _ctx()).apply_trigger(x, train=False)
+    some = AdapPatch(AdapPatchConfig(test_patches=[1, 3]), attack_context(seed=7, pratio=0.02))
+    only = some.apply_trigger(x, train=False)
     assert bool((only[0, 0][a.masks[0, 0].bool()] == 0.6).all())
 
 
 def test_payload_gets_target_and_cover_keeps_label(mnist5k):
-    a = AdapPatch(AdapPatchConfig(), _ctx(pratio=0.02))
+    a = AdapPatch(AdapPatchConfig(), attack_context(seed=7, pratio=0.02))
     y = mnist5k.y_train
     pidx = a.poison_indices(y, torch.Generator().manual_seed(0))
     cover = a.cover_idx

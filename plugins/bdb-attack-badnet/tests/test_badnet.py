@@ -31,10 +31,9 @@ def test_trigger_resized_to_28x28_is_pillows_bilinear():
 
 
 def test_28x28_corner_overwrites_a_black_image_with_the_resized_values():
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, (1, 28, 28), 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(dataset="x", model="y")
     attack = spec_of("attack", "badnet").load()(BadNetConfig(), ctx)
     out = attack.apply_trigger(torch.zeros(1, 1, 28, 28), train=False)[0, 0] * 255
     assert round(float(out[25, 25])) == 95 and round(float(out[25, 27])) == 156  # not blended: overwritten
@@ -44,10 +43,9 @@ def test_28x28_corner_overwrites_a_black_image_with_the_resized_values():
 
 
 def test_trigger_sets_patch_to_white(mnist5k):
-    from bdcore.testing import spec_of
-    from bdcore import AttackContext
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, (3, 32, 32), 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=(3, 32, 32), dataset="x", model="y")
     attack = spec_of("attack", "badnet").load()(BadNetConfig(), ctx)
     x = torch.full((2, 3, 32, 32), 0.25)
     out = attack.apply_trigger(x, train=False)

@@ -3,21 +3,18 @@
 import pytest
 import torch
 
-from bdcore import AttackContext
 from bdcore import BdbError
 
 from bdcore import random_pattern
+from bdcore.testing import attack_context
 
 from bdb_attack_blended.attack import Blended
 from bdb_attack_blended.config import BlendedConfig
 
 
-def _ctx(shape=(1, 4, 4)):
-    return AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "t", "m", None)
-
-
 def test_blend_is_convex_combination_with_train_and_test_alpha():
-    attack = Blended(BlendedConfig(alpha_train=0.2, alpha_test=0.5), _ctx())
+    ctx = attack_context(shape=(1, 4, 4), dataset="t", model="m")
+    attack = Blended(BlendedConfig(alpha_train=0.2, alpha_test=0.5), ctx)
     attack.pattern = torch.ones(1, 4, 4)
     x = torch.full((2, 1, 4, 4), 0.5)
     # train: 0.8 * 0.5 + 0.2 * 1 = 0.6; test: 0.5 * 0.5 + 0.5 * 1 = 0.75
@@ -38,7 +35,7 @@ def test_user_trigger_image_is_resized_and_converted(tmp_path):
     img.paste((0, 0, 0), (0, 0, 8, 16))  # left half black
     path = tmp_path / "t.png"
     img.save(path)
-    attack = Blended(BlendedConfig(trigger_image=str(path)), _ctx((1, 4, 4)))
+    attack = Blended(BlendedConfig(trigger_image=str(path)), attack_context(shape=(1, 4, 4), dataset="t", model="m"))
     assert attack.pattern.shape == (1, 4, 4)
     # the reference's resize: Pillow bilinear on uint8, antialiased when shrinking, so the edge blurs
     import numpy as np
@@ -50,12 +47,13 @@ def test_user_trigger_image_is_resized_and_converted(tmp_path):
 
 
 def test_bad_trigger_image_is_a_clear_error(tmp_path):
+    ctx = attack_context(shape=(1, 4, 4), dataset="t", model="m")
     with pytest.raises(BdbError, match="not found"):
-        Blended(BlendedConfig(trigger_image=str(tmp_path / "none.png")), _ctx())
+        Blended(BlendedConfig(trigger_image=str(tmp_path / "none.png")), ctx)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     with pytest.raises(BdbError, match="not a readable image"):
-        Blended(BlendedConfig(trigger_image=str(bad)), _ctx())
+        Blended(BlendedConfig(trigger_image=str(bad)), ctx)
 
 
 def test_backdoor_in_miniature(backdoored_run, clean_run):

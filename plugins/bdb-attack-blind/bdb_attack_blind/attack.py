@@ -60,7 +60,7 @@ def pattern_and_mask(cfg: BlindConfig, height: int, width: int) -> tuple[torch.T
     return values, mask
 
 
-def stamp(x: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def stamp_pattern(x: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x' = (1 - mask) * x + mask * pattern, on every channel."""
     m = mask.to(device=x.device, dtype=x.dtype)
     return x * (1 - m) + values.to(device=x.device, dtype=x.dtype) * m
@@ -149,7 +149,7 @@ class Blind(Attack):
         self.values, self.mask = values.to(ctx.device), mask.to(ctx.device)
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
-        return stamp(x, self.values, self.mask)
+        return stamp_pattern(x, self.values, self.mask)
 
     def train_hook(self) -> TrainHook:
         return BlindHook(self)

@@ -6,16 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore import AttackContext
 from bdcore import StepInfo
 
 from bdb_attack_blind.attack import Blind, mgda_scales, pattern_position
 from bdb_attack_blind.config import BlindConfig
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
+from bdcore.testing import attack_context
 
 
 def _attack(shape=(3, 32, 32), **settings):
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, dataset="x", model="y")
     return Blind(BlindConfig(**settings), ctx)
 
 

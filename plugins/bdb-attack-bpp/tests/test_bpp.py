@@ -2,16 +2,16 @@
 
 import torch
 
-from bdcore import AttackContext
 from bdcore import StepInfo
 
 from bdb_attack_bpp.attack import Bpp, floyd_steinberg, squeeze
 from bdb_attack_bpp.config import BppConfig
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
+from bdcore.testing import attack_context
 
 
 def _attack(shape=(1, 28, 28), pratio=0.1, **settings):
-    ctx = AttackContext(10, shape, 0, pratio, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, pratio=pratio, dataset="x", model="y")
     return Bpp(BppConfig(**settings), ctx)
 
 

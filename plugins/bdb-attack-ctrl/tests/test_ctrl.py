@@ -18,10 +18,9 @@ partial backdoor only (measured ASR 0.438 at pratio 0.1, 0.008 at the reference 
 
 
 def _attack(shape, **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.05, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, pratio=0.05, dataset="x", model="y")
     return spec_of("attack", "ctrl").load()(CTRLConfig(**settings), ctx)
 
 

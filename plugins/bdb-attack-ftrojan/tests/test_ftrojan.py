@@ -18,10 +18,9 @@ REF = dict(magnitude=30.0, positions=((15, 15), (31, 31)), window=32)
 
 
 def _attack(shape, **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, dataset="x", model="y")
     return spec_of("attack", "ftrojan").load()(FTrojanConfig(**settings), ctx)
 
 

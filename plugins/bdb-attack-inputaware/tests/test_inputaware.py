@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bdcore import AttackContext, SmallCNN, StepInfo, TrainSet
+from bdcore import SmallCNN, StepInfo, TrainSet
+from bdcore.testing import attack_context
 
 from bdb_attack_inputaware.attack import (
     InputAware, architecture, batch_counts, blend, diversity_loss, norm_loss, threshold,
@@ -19,7 +20,7 @@ clean accuracy hold (measured, session 9: at 10 the ASR is 0.826) for a fifth le
 
 
 def _attack(seed=0, pratio=0.1, shape=(1, 28, 28), **settings):
-    ctx = AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, pratio=pratio, seed=seed, dataset="x", model="y")
     return InputAware(InputAwareConfig(**{"channels": 4, **settings}), ctx)
 
 

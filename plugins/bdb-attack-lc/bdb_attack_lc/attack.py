@@ -50,7 +50,7 @@ def trigger_delta(shape: tuple[int, int, int], resize: str = "nearest") -> torch
     return d.expand(c, h, w).clone()
 
 
-def stamp(x: torch.Tensor, delta: torch.Tensor, amplitude: float = 1.0) -> torch.Tensor:
+def add_delta(x: torch.Tensor, delta: torch.Tensor, amplitude: float = 1.0) -> torch.Tensor:
     """clip(x + amplitude * delta) on images (B, C, H, W) in [0, 1] (the reference adds +-255)."""
     return (x + amplitude * delta.to(device=x.device, dtype=x.dtype)).clamp(0.0, 1.0)
 
@@ -123,7 +123,7 @@ class LabelConsistent(Attack):
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
         if train and idx is not None:
             x = self.adversarial(x, idx)
-        return stamp(x, self.delta, self.config.amplitude)
+        return add_delta(x, self.delta, self.config.amplitude)
 
     def state(self) -> dict[str, torch.Tensor]:
         keep = self.adv_index if self._pidx is None else self._pidx.to(self.adv_index.device)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bdb_attack_lc.attack import sign_image, stamp, trigger_delta
+from bdb_attack_lc.attack import add_delta, sign_image, trigger_delta
 from bdb_attack_lc.config import LCConfig
 from bdcore import pgd_linf
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
@@ -43,10 +43,9 @@ class MemoryCache:
 
 
 def _attack(shape=(1, 28, 28), artifacts=None, **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "mnist5k", "small-cnn", artifacts)
+    ctx = attack_context(shape=shape, artifacts=artifacts)
     return spec_of("attack", "lc").load()(LCConfig(**settings), ctx)
 
 
@@ -64,7 +63,7 @@ def test_checkerboard_at_32x32_is_the_references_four_corners():
 def test_full_amplitude_overwrites_with_white_and_black():
     # the reference adds +-255 and clips: every trigger pixel becomes 255 or 0 whatever it was
     x = torch.rand(2, 3, 32, 32)
-    out = stamp(x, trigger_delta((3, 32, 32)))
+    out = add_delta(x, trigger_delta((3, 32, 32)))
     assert torch.all(out[:, :, 0, 0] == 1.0) and torch.all(out[:, :, 0, 1] == 0.0) and torch.all(out[:, :, -1, -1] == 1.0)
     assert torch.equal(out[:, :, 3:-3], x[:, :, 3:-3]) and torch.equal(out[:, :, :, 3:-3], x[:, :, :, 3:-3])
 
@@ -122,8 +121,8 @@ def test_training_poison_is_the_adversarial_image_and_test_trigger_only_stamps(m
     # 5 steps of 1.5/255 reach 7.5/255; truncation to uint8 levels can take a lowered pixel to 8/255 = eps
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and (adv - x).abs().max() > 0
     delta = trigger_delta(mnist5k.shape)
-    assert torch.allclose(a.poison_x(x, idx[:8]), stamp(adv, delta))
-    assert torch.allclose(a.test_trigger(x, idx[:8]), stamp(x, delta))
+    assert torch.allclose(a.poison_x(x, idx[:8]), add_delta(adv, delta))
+    assert torch.allclose(a.test_trigger(x, idx[:8]), add_delta(x, delta))
     # a second attack with the same settings reuses both the surrogate and the adversarial images
     cache.used.clear()
     b = _attack(mnist5k.shape, cache, surrogate_epochs=1, surrogate_lr=0.1, surrogate_adv_steps=1, steps=5)

@@ -17,10 +17,9 @@ MINI = {"surrogate_epochs": 5, "surrogate_lr": 0.1, "samples": 256, "batch_size"
 
 
 def _attack(shape=(1, 28, 28), **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "mnist5k", "small-cnn", None)
+    ctx = attack_context(shape=shape)
     return spec_of("attack", "lf").load()(LFConfig(**settings), ctx)
 
 

@@ -4,7 +4,8 @@ and the backdoor in miniature."""
 import torch
 import torch.nn.functional as F
 
-from bdcore import AttackContext, SmallCNN, StepInfo, TrainSet
+from bdcore import SmallCNN, StepInfo, TrainSet
+from bdcore.testing import attack_context
 
 from bdb_attack_lira.attack import Autoencoder, Lira, amplitude, levels_for, perturb
 from bdb_attack_lira.config import LiraConfig
@@ -16,7 +17,7 @@ EPOCHS = 12
 
 
 def _attack(seed=0, shape=(1, 28, 28), **settings):
-    ctx = AttackContext(10, shape, 0, 0.1, False, seed, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, seed=seed, dataset="x", model="y")
     return Lira(LiraConfig(**settings), ctx)
 
 
@@ -34,7 +35,7 @@ def test_eps_space_normalised_scales_eps_by_the_std_as_the_reference():
     assert torch.allclose(amp, torch.tensor([0.00247, 0.002435, 0.002616]))
     assert torch.allclose(amplitude(LiraConfig(eps_space="normalised"), (0.5,), 1), torch.tensor([[[0.005]]]))
     assert torch.equal(amplitude(LiraConfig(), cifar, 3).flatten(), torch.full((3,), 0.01))  # the default: pixels
-    ctx = AttackContext(10, (3, 8, 8), 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None, std=cifar)
+    ctx = attack_context(shape=(3, 8, 8), dataset="x", model="y", std=cifar)
     a = Lira(LiraConfig(eps_space="normalised", levels=1), ctx)
     x = torch.full((2, 3, 8, 8), 0.5)
     d = a.apply_trigger(x, train=False) - x

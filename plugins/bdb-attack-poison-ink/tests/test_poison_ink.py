@@ -14,10 +14,9 @@ MINI = {"color": [1.0, 1.0, 1.0], "epochs": 2, "batch_size": 64, "lr": 1e-3, "wi
 
 
 def _attack(shape=(1, 28, 28), **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "mnist5k", "small-cnn", None)
+    ctx = attack_context(shape=shape)
     return spec_of("attack", "poison-ink").load()(PoisonInkConfig(**settings), ctx)
 
 

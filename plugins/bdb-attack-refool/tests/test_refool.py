@@ -3,15 +3,11 @@
 import pytest
 import torch
 
-from bdcore import AttackContext
+from bdcore.testing import attack_context
 from bdb_attack_refool.attack import (GHOST, IN_FOCUS, OUT_OF_FOCUS, Refool, add_reflection, gaussian_blur,
                                       shift_image)
 from bdb_attack_refool.config import RefoolConfig
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
-
-
-def _ctx(shape=(1, 28, 28), seed=123, pratio=0.1):
-    return AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "mnist5k", "small-cnn", None)
 
 
 def _one(v, n=1):
@@ -63,7 +59,7 @@ def test_out_of_focus_is_gaussian_blur_of_random_sigma():
 
 
 def test_parameters_are_deterministic_per_sample_and_follow_the_rates(mnist5k):
-    a = Refool(RefoolConfig(), _ctx())
+    a = Refool(RefoolConfig(), attack_context(seed=123))
     a.prepare(mnist5k)
     idx = torch.arange(4000)
     p1, p2 = a.params(idx, True), a.params(idx, True)
@@ -82,28 +78,28 @@ def test_parameters_are_deterministic_per_sample_and_follow_the_rates(mnist5k):
 
 
 def test_candidates_are_non_target_training_images_and_state_rebuilds_trigger(mnist5k):
-    a = Refool(RefoolConfig(num_reflections=16), _ctx())
+    a = Refool(RefoolConfig(num_reflections=16), attack_context(seed=123))
     a.prepare(mnist5k)
     src = a.state()["reflection_source"]
     assert len(src) == 16 and bool((mnist5k.y_train[src] != 0).all())
     assert torch.equal(a.reflections, mnist5k.x_train[src].float() / 255)
-    b = Refool(RefoolConfig(num_reflections=16), _ctx())
+    b = Refool(RefoolConfig(num_reflections=16), attack_context(seed=123))
     b.load_state(a.state())
     x = mnist5k.x_test[:32].float() / 255
     idx = torch.arange(32)
     assert torch.equal(a.test_trigger(x, idx), b.test_trigger(x, idx))
-    c = Refool(RefoolConfig(num_reflections=16), _ctx(seed=124))
+    c = Refool(RefoolConfig(num_reflections=16), attack_context(seed=124))
     c.prepare(mnist5k)
     assert not torch.equal(c.state()["reflection_source"], src)  # chosen with the run's seed
 
 
 def test_clean_label_variant_poisons_only_target_class_and_keeps_labels(mnist5k):
-    a = Refool(RefoolConfig(clean_label=True), _ctx(pratio=0.05))
+    a = Refool(RefoolConfig(clean_label=True), attack_context(seed=123, pratio=0.05))
     pidx = a.poison_indices(mnist5k.y_train, torch.Generator().manual_seed(0))
     assert len(pidx) == 200 and bool((mnist5k.y_train[pidx] == 0).all())
     y = mnist5k.y_train[pidx]
     assert torch.equal(a.poison_y(y, pidx), y)
-    dirty = Refool(RefoolConfig(), _ctx(pratio=0.05))
+    dirty = Refool(RefoolConfig(), attack_context(seed=123, pratio=0.05))
     didx = dirty.poison_indices(mnist5k.y_train, torch.Generator().manual_seed(0))
     assert bool((mnist5k.y_train[didx] == 0).any())  # the reference's pool: every sample
     assert bool((dirty.poison_y(mnist5k.y_train[didx], didx) == 0).all())
@@ -115,7 +111,7 @@ def test_reflections_from_a_directory(tmp_path, mnist5k):
     for i in range(3):
         Image.new("RGB", (12, 10), (40 * (i + 1),) * 3).save(tmp_path / f"r{i}.png")
     (tmp_path / "notes.txt").write_text("ignored")
-    a = Refool(RefoolConfig(reflection_dir=str(tmp_path), num_reflections=2), _ctx())
+    a = Refool(RefoolConfig(reflection_dir=str(tmp_path), num_reflections=2), attack_context(seed=123))
     a.prepare(mnist5k)
     assert a.reflections.shape == (2, 1, 28, 28)  # grayscale, resized to the data's size
     assert set(a.reflections.flatten().mul(255).round().unique().tolist()) <= {40.0, 80.0, 120.0}

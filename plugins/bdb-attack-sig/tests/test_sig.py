@@ -12,10 +12,9 @@ from bdcore.testing import SHORT_EPOCHS as EPOCHS
 
 
 def _attack(shape=(3, 28, 28), **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "x", "y", None)
+    ctx = attack_context(shape=shape, dataset="x", model="y")
     return spec_of("attack", "sig").load()(SIGConfig(**settings), ctx)
 
 

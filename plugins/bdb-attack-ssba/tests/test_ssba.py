@@ -16,10 +16,9 @@ MINI = {"bits": 4, "width": 16, "epochs": 4, "batch_size": 64, "lr": 3e-3, "secr
 
 
 def _attack(shape=(1, 28, 28), **settings):
-    from bdcore import AttackContext
-    from bdcore.testing import spec_of
+    from bdcore.testing import attack_context, spec_of
 
-    ctx = AttackContext(10, shape, 0, 0.1, False, 0, torch.device("cpu"), "mnist5k", "small-cnn", None)
+    ctx = attack_context(shape=shape)
     return spec_of("attack", "ssba").load()(SSBAConfig(**settings), ctx)
 
 

@@ -2,17 +2,13 @@
 
 import torch
 
-from bdcore import AttackContext
 from bdcore import StepInfo
+from bdcore.testing import attack_context
 
 from bdb_attack_wanet.attack import (
     WaNet, identity_grid, noise_grid, random_control_grid, warp, warp_grid, warping_field,
 )
 from bdb_attack_wanet.config import WaNetConfig
-
-
-def _ctx(shape=(1, 28, 28), seed=0, pratio=0.1):
-    return AttackContext(10, shape, 0, pratio, False, seed, torch.device("cpu"), "x", "y", None)
 
 
 def test_identity_grid_reproduces_the_image():
@@ -62,9 +58,9 @@ def test_noise_grid_stays_within_one_pixel_scale():
 
 
 def test_trigger_is_a_function_of_the_seed_and_survives_state():
-    a = WaNet(WaNetConfig(), _ctx(seed=7))
-    b = WaNet(WaNetConfig(), _ctx(seed=7))
-    c = WaNet(WaNetConfig(), _ctx(seed=8))
+    a = WaNet(WaNetConfig(), attack_context(seed=7, dataset="x", model="y"))
+    b = WaNet(WaNetConfig(), attack_context(seed=7, dataset="x", model="y"))
+    c = WaNet(WaNetConfig(), attack_context(seed=8, dataset="x", model="y"))
     assert torch.equal(a.grid, b.grid) and not torch.equal(a.grid, c.grid)
     c.load_state(a.state())
     x = torch.rand(3, 1, 28, 28)
@@ -75,7 +71,7 @@ def test_trigger_is_a_function_of_the_seed_and_survives_state():
 
 
 def test_hook_warps_relabels_and_adds_noise_mode():
-    attack = WaNet(WaNetConfig(), _ctx(pratio=0.1))
+    attack = WaNet(WaNetConfig(), attack_context(dataset="x", model="y"))
     x, y = torch.rand(128, 1, 28, 28), torch.randint(1, 10, (128,))
     step = StepInfo(0, 0, 1, torch.Generator().manual_seed(0))
     x2, y2 = attack.train_hook().on_batch(x, y, step)

@@ -34,14 +34,15 @@ def test_outliers_are_above_mean_plus_u_std():
 
 
 def test_clp_prunes_a_planted_outlier_channel_without_data():
-    from bdcore import DefenseContext, DefenseInputs
+    from bdcore import DefenseInputs
+    from bdcore.testing import defense_context
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 16, 3),
                           nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10)).eval()
     with torch.no_grad():
         model[0].weight[7] *= 50.0  # channel 7 of the first layer: a huge Lipschitz bound
-    ctx = DefenseContext(10, (1, 8, 8), (0.5,), (0.5,), False, 0, torch.device("cpu"), None)
+    ctx = defense_context(shape=(1, 8, 8))
     # data-free: no reserve or validation data is given at all
     out = CLP(CLPConfig(), ctx).run(DefenseInputs(model, None, None, None, None, lambda: None))
     bn = out.model[1]

@@ -13,7 +13,8 @@ from bdb_defense_sft.config import SFTConfig
 
 
 def test_two_phases_of_triangular_cycles(monkeypatch):
-    from bdcore import DefenseContext, DefenseInputs
+    from bdcore import DefenseInputs
+    from bdcore.testing import defense_context
 
     seen = []
 
@@ -29,7 +30,7 @@ def test_two_phases_of_triangular_cycles(monkeypatch):
     monkeypatch.setattr(sft_module, "train", fake_train)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     data = TrainSet(torch.zeros(64, 1, 2, 2, dtype=torch.uint8), torch.zeros(64, dtype=torch.long))
-    ctx = DefenseContext(2, (1, 2, 2), (0.5,), (0.5,), False, 0, torch.device("cpu"), None)
+    ctx = defense_context(num_classes=2, shape=(1, 2, 2))
     cfg = SFTConfig(batch_size=16)  # 4 steps per epoch, 3 + 3 epochs
     sft_module.SuperFineTuning(cfg, ctx).run(DefenseInputs(model, data, data, None, TrainRecipe(), lambda: None))
     forget, lrs1, recover, lrs2 = seen
