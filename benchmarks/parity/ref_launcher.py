@@ -10,7 +10,9 @@ the reference are patched in memory:
 1. torchvision's MNIST gives 3-channel images (the grey value in each channel, mode RGB): the
    reference's MNIST path breaks on its 3-channel triggers (BadNets' trigger image, Blended's
    hello-kitty, ...) and models;
-2. the reference's `get_input_shape('mnist')` says (28, 28, 3) to match;
+2. the reference's `get_input_shape('mnist')` says (28, 28, 3) to match, and its MNIST normalisation
+   is given per channel (mean and std 0.5 three times instead of its one-element lists, which its
+   own `get_dataset_denormalization` cannot negate);
 3. its model factory `generate_cls_model` knows one more name, `bdb_small_cnn`: the same
    architecture as bdb's `small-cnn` (bdcore.models.SmallCNN, width 32; restated below, since this
    runs where bdcore is not installed), so a run takes seconds.
@@ -61,8 +63,33 @@ def _small_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 28
 
 
 def patch_reference() -> None:
-    """Apply the three in-memory patches (see the module docstring)."""
+    """Apply the three in-memory patches (see the module docstring), and NumPy's removed aliases that the
+    reference still uses, as they were: `np.float` (removed in 1.24; FTrojan's transform), `np.infty`
+    (removed in 2.0; `general_plot_for_epoch`, which CLP and others call), `np.lib.pad` (removed in 2.0;
+    Refool's `blend_images`), and their kin."""
     sys.path.insert(0, os.getcwd())
+    import numpy as np
+
+    for name, value in {"float": float, "int": int, "bool": bool, "object": object, "infty": np.inf,
+                        "Inf": np.inf, "NaN": np.nan, "float_": np.float64, "round_": np.round}.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+    if not hasattr(np.lib, "pad"):  # removed in 2.0; Refool's blend_images pads with it
+        np.lib.pad = np.pad
+
+    # I-BAU asks for device='cuda' in one torch.zeros_like (defense/i-bau.py:490) whatever --device says:
+    # without CUDA, such a call gets the input's own device
+    import torch
+
+    if not torch.cuda.is_available():
+        zeros_like = torch.zeros_like
+
+        def zeros_like_here(input, *args, **kwargs):
+            if str(kwargs.get("device", "")).startswith("cuda"):
+                kwargs["device"] = input.device
+            return zeros_like(input, *args, **kwargs)
+
+        torch.zeros_like = zeros_like_here
     import torchvision.datasets
     from PIL import Image
 
@@ -106,6 +133,20 @@ def patch_reference() -> None:
         return shape(dataset_name)
 
     dtg.get_input_shape = get_input_shape
+
+    # MNIST's normalisation as one value per channel of the 3-channel images (the same 0.5 / 0.5): the
+    # reference's one-element lists ([0.5], [0.5]) break its own get_dataset_denormalization ('- mean' on a
+    # list), which WaNet, BPP, InputAware, LIRA and others call
+    norm = dtg.get_dataset_normalization
+
+    def get_dataset_normalization(dataset_name):
+        if dataset_name == "mnist":
+            from torchvision import transforms
+
+            return transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+        return norm(dataset_name)
+
+    dtg.get_dataset_normalization = get_dataset_normalization
 
     import utils.aggregate_block.model_trainer_generate as mtg
 
