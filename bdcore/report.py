@@ -369,14 +369,14 @@ def results_section(table: ResultsTable) -> str:
     cols = display_columns(table)
     numeric = [k not in table.settings or k == "pratio" for k, _ in cols]
     rows = display_rows(table, cols)
+    caption = table.caption((k for k, _ in cols), settings=False)
     header = [h for _, h in cols]
     if table.grouped:
         header.append("runs")
         numeric.append(False)
         rows = [r + [rec["run_ids"]] for r, rec in zip(rows, table.records)]
     return (_html_table(header, rows, numeric, "results sortable", last_small=table.grouped)
-            + f'<p class="caption">{_e(table.caption((k for k, _ in cols), settings=False))}'
-            + (". " if table.caption((k for k, _ in cols), settings=False) else "")
+            + f'<p class="caption">{_e(caption)}{". " if caption else ""}'
             + "The settings that are the same in every run: see Summary. Click a column header to sort.</p>")
 
 
@@ -426,16 +426,17 @@ def tradeoff_section(recs: list[RunRecord]) -> str:
     colours = {d: f"C{i % 10}" for i, d in enumerate(defenses)}
     markers = {a: "osD^vP*Xh<>p"[i % 12] for i, a in enumerate(attacks)}
     for a in attacks:
-        base = (asr.get((a, "none")), cacc.get((a, "none")))
-        if base[0] is not None and base[1] is not None:
-            ax.scatter([100 * base[0].mean], [100 * base[1].mean], marker=markers[a], color="black", zorder=3)
+        bx, by = asr.get((a, "none")), cacc.get((a, "none"))
+        base = (100 * bx.mean, 100 * by.mean) if bx is not None and by is not None else None  # the victim's point
+        if base is not None:
+            ax.scatter([base[0]], [base[1]], marker=markers[a], color="black", zorder=3)
         for d in defenses:
             x, y = asr.get((a, d)), cacc.get((a, d))
             if x is None or y is None:
                 continue
             ax.scatter([100 * x.mean], [100 * y.mean], marker=markers[a], color=colours[d], zorder=3)
-            if base[0] is not None and base[1] is not None:
-                ax.annotate("", xy=(100 * x.mean, 100 * y.mean), xytext=(100 * base[0].mean, 100 * base[1].mean),
+            if base is not None:
+                ax.annotate("", xy=(100 * x.mean, 100 * y.mean), xytext=base,
                             arrowprops={"arrowstyle": "->", "color": colours[d], "alpha": 0.6})
     from matplotlib.lines import Line2D
 
