@@ -159,6 +159,30 @@ def patch_reference() -> None:
 
     mtg.generate_cls_model = generate_cls_model
 
+    # NC (defense/nc.py) defines its own Normalize/Denormalize classes with MNIST's one-element lists
+    # ([0.5], [0.5]) and asserts one value per input channel (nc.py:93, :158, :171). The classes live in the
+    # script, so they are adapted as they are built: a one-element list becomes one value per channel (the same
+    # 0.5 / 0.5 the 3-channel normalisation above uses). Nothing else is touched.
+    import builtins
+
+    build_class = builtins.__build_class__
+
+    def build_class_here(func, name, *bases, **kwargs):
+        cls = build_class(func, name, *bases, **kwargs)
+        if name in ("Normalize", "Denormalize") and getattr(func, "__module__", "") == "__main__":
+            init = cls.__init__
+
+            def __init__(self, opt, expected_values, variance, _init=init):
+                n = getattr(opt, "input_channel", len(expected_values))
+                if len(expected_values) == 1 and n > 1:
+                    expected_values, variance = list(expected_values) * n, list(variance) * n
+                _init(self, opt, expected_values, variance)
+
+            cls.__init__ = __init__
+        return cls
+
+    builtins.__build_class__ = build_class_here
+
 
 def first_batch(out: str, dataset_path: str, n: int) -> None:
     """The first n training images and labels through the reference's test-time transform."""

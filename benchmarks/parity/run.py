@@ -208,10 +208,11 @@ DEFENSES: dict[str, dict[str, Any]] = {
 # ---- small helpers ------------------------------------------------------------------------------
 
 
-def env1() -> dict[str, str]:
-    """The environment of a training subprocess: one thread, no GPU, torch >= 2.6 loading old pickles."""
+def env1(threads: int = 1) -> dict[str, str]:
+    """The environment of a training subprocess: one thread (or `threads`), no GPU, torch >= 2.6 loading old
+    pickles."""
     env = dict(os.environ)
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "CUDA_VISIBLE_DEVICES": "",
                 "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "PYTHONUNBUFFERED": "1"})
     return env
 
@@ -257,13 +258,13 @@ class Harness:
               flush=True)
 
     # -- the reference --
-    def ref_run(self, script: str, args: list[str], log: Path) -> tuple[int, float]:
+    def ref_run(self, script: str, args: list[str], log: Path, threads: int = 1) -> tuple[int, float]:
         cmd = [self.ref_python, str(HERE / "ref_launcher.py"), script, *args]
         t0 = time.perf_counter()
         with log.open("w") as fh:
             fh.write(" ".join(cmd) + "\n")
             fh.flush()
-            rc = subprocess.call(cmd, cwd=self.ref, env=env1(), stdout=fh, stderr=subprocess.STDOUT)
+            rc = subprocess.call(cmd, cwd=self.ref, env=env1(threads), stdout=fh, stderr=subprocess.STDOUT)
         return rc, time.perf_counter() - t0
 
     def ref_prototype_yaml(self, seed: int, epochs: int) -> Path:
@@ -495,6 +496,97 @@ class Harness:
                     continue
                 self.record(self.ref_defense(name, attack, seed, epochs) if side == "reference"
                             else self.bdb_defense(name, attack, seed, epochs))
+
+
+ANCHOR = {"epochs": 5, "lr": 0.01, "batch_size": 128}  # issue 30's anchor cell: the reference's recipe, 5 epochs
+ANCHOR_DEFENSES = {  # the same work on both sides: FT 5 epochs; NC 10 reverse epochs and 5 unlearning epochs
+    "ft": ({"epochs": 5, "cos_t_max": 5}, {"epochs": 5}),
+    "nc": ({"nc_epoch": 10, "epochs": 5, "cos_t_max": 5}, {"epochs": 10, "batch_size": 256, "unlearn_epochs": 5}),
+}
+
+
+def anchor(h: Harness, threads: int, seed: int = 0, defenses: tuple[str, ...] = ("ft", "nc"),
+           precisions: tuple[str, ...] = ("fp32", "bf16")) -> list[dict[str, Any]]:
+    """Issue 30's anchor cell side by side: BadNets (10%) then each defense, PreAct-ResNet18 on the parity data,
+    5 epochs at lr 0.01 and batch 128 on both sides, `threads` threads each, one process at a time. Prints and
+    returns wall times and metrics; appends them to <work>/anchor.jsonl. Take it on an idle machine."""
+    import torch
+
+    import parity_bdb
+    from bdcore.config import AttackRunConfig, DefenseRunConfig, TrainRecipe
+    from bdcore.harness import run_attack, run_defense
+    from bdcore.presets import victim_recipe
+    from bdcore.store import RunStore
+
+    out: list[dict[str, Any]] = []
+
+    def emit(e: dict[str, Any]) -> None:
+        out.append(e)
+        with (h.work / "anchor.jsonl").open("a") as fh:
+            fh.write(json.dumps(e) + "\n")
+        m = e.get("metrics") or {}
+        print(f"  {e['side']:<14} {e['step']:<7} {e['wall_s']:7.1f} s  C-ACC {m.get('cacc')} ASR {m.get('asr')}"
+              f"{' ERROR ' + e['error'] if e.get('error') else ''}", flush=True)
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    # the reference
+    folder = f"anchor_badnet_preact_s{seed}_{stamp}"
+    y = read_yaml(h.ref / "config/attack/prototype/cifar10.yaml")
+    y.update({"dataset": "mnist", "dataset_path": f"./{DATA_DIR}", "model": "preactresnet18", **ANCHOR,
+              "cos_t_max": ANCHOR["epochs"], "device": "cpu", "num_workers": 0, "pin_memory": False, "amp": False,
+              "random_seed": seed, "frequency_save": 0})
+    proto = write_yaml(h.work / "yaml" / f"anchor-prototype-s{seed}.yaml", y)
+    bd = write_yaml(h.work / "yaml" / "anchor-badnet.yaml", read_yaml(h.ref / "config/attack/badnet/default.yaml"))
+    log = h.logs / f"ref-{folder}.log"
+    rc, wall = h.ref_run("attack/badnet.py", ["--yaml_path", str(proto), "--bd_yaml_path", str(bd),
+                                              "--save_folder_name", folder, "--random_seed", str(seed)], log, threads)
+    df = h.ref / "record" / folder / "attack_df.csv"
+    ok = rc == 0 and df.exists()
+    emit({"side": "reference", "step": "attack", "seed": seed, "threads": threads, "wall_s": wall, "record": folder,
+          **({"metrics": last_metrics(df)} if ok else {"error": f"exit {rc}; see {log}"})})
+    for name in defenses if ok else ():
+        spec = DEFENSES[name]
+        d = read_yaml(h.ref / spec["ref_yaml"])
+        d.update({"dataset": "mnist", "dataset_path": f"./{DATA_DIR}", "model": "preactresnet18", "device": "cpu",
+                  "num_workers": 0, "pin_memory": False, "amp": False, "random_seed": seed, "frequency_save": 0,
+                  **ANCHOR_DEFENSES[name][0]})
+        yml = write_yaml(h.work / "yaml" / f"anchor-{name}-s{seed}.yaml", d)
+        dlog = h.logs / f"ref-{folder}-{name}.log"
+        t_start = time.time()
+        rc, wall = h.ref_run(spec["ref_script"], ["--yaml_path", str(yml), "--result_file", folder], dlog, threads)
+        ddf = latest_df(h.ref / "record" / folder / "defense" / name, since=t_start, name=name)
+        emit({"side": "reference", "step": name, "seed": seed, "threads": threads, "wall_s": wall,
+              **({"metrics": last_metrics(ddf)} if rc == 0 and ddf else {"error": f"exit {rc}; see {dlog}"})})
+    # bdb, fp32 and bf16
+    torch.set_num_threads(threads)
+    for precision in precisions:
+        store = RunStore(h.work / f"anchor-runs-{stamp}")
+        recipe = TrainRecipe(**{**victim_recipe("reference", parity_bdb.DATASET), **ANCHOR, "precision": precision})
+        cfg = AttackRunConfig(attack="badnet", dataset=parity_bdb.DATASET, model="preact-resnet18", pratio=0.1,
+                              target=0, seed=seed, preset="reference", train=recipe)
+        t0 = time.perf_counter()
+        run = run_attack(cfg, store=store, device="cpu", data_root=str(h.ref / DATA_DIR), reg=parity_bdb.registry())
+        emit({"side": f"bdb {precision}", "step": "attack", "seed": seed, "threads": threads,
+              "wall_s": time.perf_counter() - t0, "run": run.run_id,
+              "metrics": {k: run.metrics[k] for k in ("cacc", "asr", "ra", "images_per_second")}})
+        for name in defenses:
+            dcfg = DefenseRunConfig(defense=name, defense_config=ANCHOR_DEFENSES[name][1], attack_run=run.run_id,
+                                    seed=seed, preset="reference")
+            t0 = time.perf_counter()
+            d = run_defense(dcfg, store=store, device="cpu", data_root=str(h.ref / DATA_DIR), reg=parity_bdb.registry())
+            emit({"side": f"bdb {precision}", "step": name, "seed": seed, "threads": threads,
+                  "wall_s": time.perf_counter() - t0, "run": d.run_id,
+                  "metrics": {k: d.metrics[k] for k in ("cacc", "asr", "ra")}})
+    ref = {e["step"]: e["wall_s"] for e in out if e["side"] == "reference" and not e.get("error")}
+    for precision in precisions:
+        mine = {e["step"]: e["wall_s"] for e in out if e["side"] == f"bdb {precision}"}
+        for step in mine:
+            if step in ref:
+                print(f"  ratio bdb {precision} / reference, {step}: {mine[step] / ref[step]:.2f}x")
+        if "attack" in ref and "ft" in ref:
+            print(f"  ratio bdb {precision} / reference, cell (attack + FT): "
+                  f"{(mine['attack'] + mine['ft']) / (ref['attack'] + ref['ft']):.2f}x")
+    return out
 
 
 def latest_df(folder: Path, since: float, name: str = "") -> Path | None:
@@ -985,6 +1077,10 @@ def main() -> None:
     c.add_argument("--sides", nargs="+", default=["bdb", "reference"], choices=["reference", "bdb"],
                    help="whose defense runs: bdb's on the reference's victims, the reference's on bdb's")
     sub.add_parser("table")
+    an = sub.add_parser("anchor", help="issue 30's anchor cell (BadNets + FT, and NC) side by side, PreAct-ResNet18")
+    an.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--defenses", nargs="*", default=["ft", "nc"], choices=sorted(ANCHOR_DEFENSES))
     args = ap.parse_args()
     h = Harness(args.ref, args.ref_python, args.work, args.force)
     if args.cmd == "data":
@@ -1003,6 +1099,8 @@ def main() -> None:
         print(json.dumps({k: fb["poisoned"][k] for k in args.attacks}, indent=1))
     elif args.cmd == "check":
         check(h)
+    elif args.cmd == "anchor":
+        anchor(h, args.threads, args.seed, tuple(args.defenses))
     elif args.cmd == "attack":
         h.attack_row(args.name, args.seeds, args.epochs, args.sides)
     elif args.cmd == "defense":
