@@ -10,7 +10,7 @@ Every file under plugin_template/<kind>/ ending in `.tmpl` is copied with the `.
 these placeholders replaced, in file names and contents alike:
 
     {{name}}     method id                       my-trigger
-    {{kind}}     attack, defense, dataset, model attack
+    {{kind}}     the kind (one of KINDS)         attack
     {{dist}}     distribution (and directory)    bdb-attack-my-trigger
     {{package}}  Python package                  bdb_attack_my_trigger
     {{ident}}    the name as an identifier       my_trigger
@@ -27,7 +27,8 @@ import shutil
 import sys
 from pathlib import Path
 
-KINDS = ("attack", "defense", "dataset", "model")
+KINDS = ("attack", "defense", "dataset", "model", "analysis")
+PLURAL = {"analysis": "analyses"}  # `bdb list <kind plural>`; the others add an s
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PLACEHOLDER_RE = re.compile(r"\{\{(\w+)\}\}")
 TEMPLATES = Path(__file__).resolve().parent
@@ -122,7 +123,7 @@ Rendered the {kind} plugin {name!r} into {target}
 Next steps:
   cd {target}
   pip install -e .                 # registers {name!r} through the entry-point group 'bdb'
-  bdb list {kind}s                 # shows {name}
+  bdb list {kinds:<24}# shows {name}
   python -m pytest tests -q        # the example's tests (conformance kit + behaviour)
 Then replace the example in {package}/ with your method and update README.md (see its checklist).
 """
@@ -131,7 +132,7 @@ Then replace the example in {package}/ with your method and update README.md (se
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(
         prog="render.py",
-        description="Render a new bdb plugin (attack, defense, dataset or model) from plugin_template/.",
+        description="Render a new bdb plugin (attack, defense, dataset, model or analysis tool) from plugin_template/.",
     )
     parser.add_argument("--kind", required=True, choices=KINDS, help="what the plugin provides")
     parser.add_argument("--name", required=True, help="method id: lower-case letters, digits and '-' (e.g. my-trigger)")
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"render.py: {exc}\n")
         return 1
     values = placeholders(args.kind, args.name, args.author)
-    sys.stdout.write(NEXT_STEPS.format(kind=args.kind, name=args.name, target=target, package=values["package"]))
+    kinds = PLURAL.get(args.kind, f"{args.kind}s")
+    sys.stdout.write(NEXT_STEPS.format(kind=args.kind, kinds=kinds, name=args.name, target=target,
+                                       package=values["package"]))
     return 0
 
 

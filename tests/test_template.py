@@ -1,10 +1,10 @@
 """plugin_template/: every kind renders, installs and is found by `bdb list`; rendered tests pass.
 
 The rendered plugins are installed with `pip install --target` into a private directory that only
-the subprocesses see (PYTHONPATH), never into the shared environment. The rendered attack, dataset
-and model plugins' own tests run here too. The defense's need a 15-epoch BadNets model (about a
-minute), so instead it is run from the command line, as its author would first try it: a one-epoch
-BadNets run on digits, then `bdb defend` on it.
+the subprocesses see (PYTHONPATH), never into the shared environment. The rendered attack, dataset,
+model and analysis plugins' own tests run here too. The defense's need a 15-epoch BadNets model
+(about a minute), so instead it is run from the command line, as its author would first try it: a
+one-epoch BadNets run on digits, then `bdb defend` on it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDER = ROOT / "plugin_template" / "render.py"
-NAMES = {"attack": "tpl-checker", "defense": "tpl-probe", "dataset": "tpl-shapes", "model": "tpl-lenet"}
+NAMES = {"attack": "tpl-checker", "defense": "tpl-probe", "dataset": "tpl-shapes", "model": "tpl-lenet",
+         "analysis": "tpl-confidence"}
 SETTINGS = {
     "attack": ["size", "corner"],
     "defense": ["reinit", "epochs", "lr", "batch_size", "weight_decay", "augment"],
+    "analysis": ["bins", "confident"],
 }
+PLURAL = {"analysis": "analyses"}  # `bdb list <plural>`; the other kinds add an s
 
 
 def render(*args: str) -> subprocess.CompletedProcess:
@@ -47,7 +50,7 @@ def bdb(site: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, dict[str, Path], Path]:
-    """All four kinds rendered, then installed together into a private target directory."""
+    """Every kind rendered, then installed together into a private target directory."""
     root = tmp_path_factory.mktemp("template")
     dirs = {}
     for kind, name in NAMES.items():
@@ -86,8 +89,9 @@ def test_rendered_files_are_complete(rendered):
 def test_bdb_lists_the_installed_plugin(kind, rendered):
     _, _, site = rendered
     name = NAMES[kind]
-    rows = {r["name"]: r for r in json.loads(bdb(site, "list", f"{kind}s", "--json").stdout)}
-    assert name in rows, f"bdb list {kind}s does not show {name}: {sorted(rows)}"
+    kinds = PLURAL.get(kind, f"{kind}s")
+    rows = {r["name"]: r for r in json.loads(bdb(site, "list", kinds, "--json").stdout)}
+    assert name in rows, f"bdb list {kinds} does not show {name}: {sorted(rows)}"
     assert rows[name]["package"] == f"bdb-{kind}-{name}"
     assert rows[name]["version"] == "0.1.0"
     if kind in SETTINGS:  # the settings come from the installed config model
@@ -96,10 +100,11 @@ def test_bdb_lists_the_installed_plugin(kind, rendered):
         assert all(s["description"] for s in info["settings"])
 
 
-@pytest.mark.parametrize("kind", ["attack", "dataset", "model"])
+@pytest.mark.parametrize("kind", ["attack", "dataset", "model", "analysis"])
 def test_rendered_plugin_tests_pass(kind, rendered):
     # CPU time with OMP_NUM_THREADS=1 (most of it training): attack ~36 s (a 5-epoch miniature and
-    # its clean reference, plus the kit's two 1-epoch reproducibility runs), dataset ~6 s, model ~4 s
+    # its clean reference, plus the kit's two 1-epoch reproducibility runs), dataset ~6 s, model ~4 s,
+    # analysis ~9 s (a 1-epoch BadNets run on digits, the tool run twice on it)
     root, dirs, site = rendered
     res = subprocess.run(
         [sys.executable, "-m", "pytest", str(dirs[kind] / "tests"), "-q", "-p", "no:cacheprovider",
