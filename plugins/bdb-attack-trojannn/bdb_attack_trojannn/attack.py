@@ -1,103 +1,147 @@
-"""TrojanNN: a patch trigger reverse-engineered from a clean model's neurons.
+"""TrojanNN: a trigger reverse-engineered from a clean model's neurons.
 
-Liu et al. pick internal neurons strongly tied to the output and optimise the pattern inside a
-fixed mask so that the trigger alone drives those neurons to a high value; retraining on samples
-that carry this trigger and the target label then ties the already-excited neurons to the target.
+Liu et al. pick internal neurons strongly connected to the output and move the pixels of a fixed
+mask so that the trigger alone drives those neurons to a high value; training on samples that carry
+this trigger and the target label then ties the already-excited neurons to the target.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from bdcore import Attack, AttackContext, FeatureTap, ImageDataset, classifier, resize_uint8, train_surrogate
+from bdcore import (Attack, AttackContext, BdbError, FeatureTap, ImageDataset, classifier, load_image, resize_uint8,
+                    train_surrogate)
 
 from bdb_attack_trojannn.config import TrojanNNConfig
 
-REFERENCE = 32
+CANVAS = 224
+"""Side of the reference's mask images (resource/trojannn/*.png)."""
+SQUARE = (145, 204)
+"""Rows and columns [start, stop) of the white square on the reference's 224x224 square mask (square.png)."""
+
+
+def square_mask(channels: int) -> torch.Tensor:
+    """The reference's square mask image, (C, 224, 224) uint8: 255 on the square, 0 elsewhere."""
+    m = torch.zeros(channels, CANVAS, CANVAS, dtype=torch.uint8)
+    m[:, SQUARE[0]:SQUARE[1], SQUARE[0]:SQUARE[1]] = 255
+    return m
 
 
 def mask_image(cfg: TrojanNNConfig, shape: tuple[int, int, int]) -> torch.Tensor:
-    """The mask (1, H, W) in [0, 1]: the square on the 32x32 reference, resized like a trigger image."""
-    _, h, w = shape
-    m = torch.zeros(1, REFERENCE, REFERENCE, dtype=torch.uint8)
-    s = cfg.patch_size
-    rows = slice(REFERENCE - s, REFERENCE) if cfg.corner.startswith("bottom") else slice(0, s)
-    cols = slice(REFERENCE - s, REFERENCE) if cfg.corner.endswith("right") else slice(0, s)
-    m[:, rows, cols] = 255
-    return resize_uint8(m, (h, w)).float() / 255.0
+    """The mask image at the data's size (C, H, W) in [0, 1]: the 224x224 mask resized with Pillow's
+    bilinear filter on uint8, as the reference resizes it (`transforms.Resize` on the PIL image), then /255."""
+    c, h, w = shape
+    if cfg.mask_image is not None:
+        return load_image(cfg.mask_image, shape, "trojannn: mask_image")
+    return resize_uint8(square_mask(c), (h, w)).float() / 255.0
 
 
-def select_neurons(model: nn.Module, target: int, k: int) -> torch.Tensor:
-    """The k penultimate neurons with the largest weight into the target's logit."""
+def select_neurons(model: nn.Module, k: int) -> torch.Tensor:
+    """The k inputs of the classification head with the largest sum of absolute weights over all outputs,
+    strongest first (the reference's connection-strength ranking)."""
     _, head = classifier(model)
-    return head.weight[target].detach().topk(k).indices.sort().values
+    strength = head.weight.detach().abs().sum(0)
+    return torch.sort(strength, descending=True, stable=True).indices[:k].cpu()
 
 
-def optimise_pattern(model: nn.Module, mask: torch.Tensor, neurons: torch.Tensor, *, value: float,
-                     iterations: int, lr: float, gen: torch.Generator, channels: int) -> torch.Tensor:
-    """The pattern (C, H, W) in [0, 1] minimising sum_k (f_k(mask * pattern) - value)^2 on a blank canvas.
+def neuron_pgd(model: nn.Module, start: torch.Tensor, neurons: torch.Tensor, *, value: float, iterations: int,
+               step: float, eps: float, tolerance: float) -> torch.Tensor:
+    """Signed-gradient descent of sum_k (f_k(t * keep) - value)^2 from the mask image `start` (C, H, W) in [0, 1].
 
-    f: the penultimate activations (the classifier's input); Adam from a uniform random start, the
-    pattern clipped to [0, 1] after every step.
+    f: the classification head's input; keep: where `start` > 0 (only those pixels reach the model). Each step
+    moves t by `step` against the gradient's sign, projects it into the `eps` L-inf ball around `start` and
+    into [0, 1]; it stops once the loss (before the step) is below `tolerance`. Pixels where `start` is 0 stay 0.
     """
-    device = mask.device
-    pattern = torch.rand(channels, *mask.shape[1:], generator=gen).to(device).requires_grad_(True)
-    opt = torch.optim.Adam([pattern], lr=lr)
     _, head = classifier(model)
+    keep = start > 0
+    t = start.clone()
+    idx = neurons.to(start.device)
     with FeatureTap(head, use_input=True, detach=False) as tap:
         for _ in range(iterations):
-            model((mask * pattern)[None])
-            loss = ((tap.value[0, neurons] - value) ** 2).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            t.requires_grad_(True)
+            model((t * keep)[None])
+            loss = ((tap.value[0, idx] - value) ** 2).sum()
+            (grad,) = torch.autograd.grad(loss, t)
             with torch.no_grad():
-                pattern.clamp_(0.0, 1.0)
-    return pattern.detach()
+                moved = t - step * grad.sign()
+                t = (start + (moved - start).clamp(-eps, eps)).clamp(0.0, 1.0)
+            if loss.item() < tolerance:
+                break
+    return t.detach()
+
+
+def to_trigger(t: torch.Tensor) -> torch.Tensor:
+    """The optimised image as the reference stores it: float32 times 255, truncated to uint8 (ToPILImage)."""
+    return (t.float() * 255).to(torch.uint8)
+
+
+def add_trigger(x: torch.Tensor, trigger: torch.Tensor, keep: torch.Tensor, apply: str) -> torch.Tensor:
+    """Images x (B, C, H, W) in [0, 1] on uint8 levels with the uint8 trigger (C, H, W).
+
+    add-wrap: (x + t) mod 256, the reference's float64 sum cast to uint8; add-clip: min(x + t, 255);
+    overwrite: t where keep (the mask > 0), else x.
+    """
+    t = trigger.to(device=x.device, dtype=x.dtype)
+    if apply == "overwrite":
+        return torch.where(keep.to(x.device), t / 255.0, x)
+    total = torch.round(x * 255.0) + t
+    total = torch.remainder(total, 256.0) if apply == "add-wrap" else total.clamp(max=255.0)
+    return total / 255.0
 
 
 def neuron_values(model: nn.Module, x: torch.Tensor, neurons: torch.Tensor) -> torch.Tensor:
-    """The selected penultimate neurons' activations on images x (B, k)."""
+    """The selected neurons' values (the classification head's inputs) on images x (B, k)."""
     _, head = classifier(model)
     with torch.no_grad(), FeatureTap(head, use_input=True) as tap:
         model(x)
-        return tap.value[:, neurons]
+        return tap.value[:, neurons.to(x.device)]
+
+
+def _mask_key(cfg: TrojanNNConfig) -> str:
+    if cfg.mask_image is None:
+        return f"square:{SQUARE[0]}-{SQUARE[1]}"
+    p = Path(cfg.mask_image)
+    if not p.is_file():
+        raise BdbError(f"trojannn: mask_image {p} not found")
+    return "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 class TrojanNN(Attack):
-    """Dirty-label: x' = (1 - m) x + m p, p optimised on a clean surrogate; the harness relabels."""
+    """Dirty-label: x' = (x + t) mod 256 (uint8), t optimised on a clean surrogate; the harness relabels."""
 
     def __init__(self, config: TrojanNNConfig, ctx: AttackContext) -> None:
         super().__init__(config, ctx)
         self.mask = mask_image(config, ctx.shape).to(ctx.device)
-        self.pattern = torch.zeros(ctx.shape, device=ctx.device)
-        """The optimised pattern (C, H, W) in [0, 1] (only where the mask is > 0 matters)."""
+        """The mask image (C, H, W) in [0, 1]: the start of the optimisation; the trigger lives where it is > 0."""
+        self.trigger = torch.zeros(ctx.shape, dtype=torch.uint8, device=ctx.device)
+        """The optimised trigger (C, H, W) uint8 (0 outside the mask)."""
         self.neurons = torch.empty(0, dtype=torch.long)
 
     def prepare(self, data: ImageDataset) -> None:
         cfg, ctx = self.config, self.ctx
         model, skey = train_surrogate(ctx, data, model=cfg.surrogate_model, seed=cfg.surrogate_seed,
                                       recipe={"epochs": cfg.surrogate_epochs, "lr": cfg.surrogate_lr})
-        key = {"surrogate": skey, "target": ctx.target, "seed": ctx.seed,
-               **cfg.model_dump(include={"patch_size", "corner", "neurons", "target_value", "iterations", "lr"})}
+        key = {"surrogate": skey, "mask": _mask_key(cfg), "shape": list(ctx.shape),
+               **cfg.model_dump(include={"neurons", "target_value", "iterations", "step", "eps", "tolerance"})}
 
         def build() -> dict[str, torch.Tensor]:
-            neurons = select_neurons(model, ctx.target, cfg.neurons)
-            pattern = optimise_pattern(model, self.mask, neurons, value=cfg.target_value, iterations=cfg.iterations,
-                                       lr=cfg.lr, gen=torch.Generator().manual_seed(ctx.seed), channels=ctx.shape[0])
-            return {"pattern": pattern, "neurons": neurons}
+            neurons = select_neurons(model, cfg.neurons)
+            t = neuron_pgd(model, self.mask, neurons, value=cfg.target_value, iterations=cfg.iterations,
+                           step=cfg.step, eps=cfg.eps, tolerance=cfg.tolerance)
+            return {"trigger": to_trigger(t), "neurons": neurons}
 
-        t = ctx.artifacts.get_or_build("trojannn-trigger", key, build)
-        self.load_state(t)
+        self.load_state(ctx.artifacts.get_or_build("trojannn-trigger", key, build))
 
     def apply_trigger(self, x: torch.Tensor, *, train: bool, idx: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.mask.to(device=x.device, dtype=x.dtype)
-        return (1 - m) * x + m * self.pattern.to(device=x.device, dtype=x.dtype)
+        return add_trigger(x, self.trigger, self.mask > 0, self.config.apply)
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {"pattern": self.pattern, "neurons": self.neurons}
+        return {"trigger": self.trigger, "neurons": self.neurons}
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.pattern = tensors["pattern"].to(self.ctx.device)
-        self.neurons = tensors["neurons"].cpu()
+        self.trigger = tensors["trigger"].to(self.ctx.device, torch.uint8)
+        self.neurons = tensors["neurons"].long().cpu()
