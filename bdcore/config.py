@@ -176,7 +176,7 @@ class AttackRunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: str = Field("reference", description="the recipe preset the run started from (bdcore.presets)")
+    preset: str = Field("reference", description="the recipe preset the run started from (bdcore.bench.presets)")
     quantize: Literal["truncate", "round", "none"] = Field(
         "truncate", description="cast of poisoned images to uint8 levels: truncate (the reference), round, none")
     poison_pool: Literal["all", "non-target"] = Field(

@@ -137,7 +137,7 @@ def _no_such_option(e: Any, cmd: Any, ctx: Any, args: list[str]) -> Optional[str
     if method is None:
         return None
     try:
-        from bdcore.registry import registry
+        from bdcore.api.registry import registry
 
         fields = set(registry().get(kind, method).config_model().model_fields)
     except Exception:  # an unknown or broken method: the generic message
@@ -259,7 +259,7 @@ def cli_errors(fn: Callable) -> Callable:
 
 
 def _registry():
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     reg = registry()
     if os.environ.get("BDB_DEBUG"):
@@ -275,7 +275,7 @@ def _cells(*values: Any) -> list[Text]:
 
 
 def _store(runs: Optional[str]):
-    from bdcore.store import RunStore
+    from bdcore.runs.store import RunStore
 
     return RunStore(runs)
 
@@ -285,7 +285,7 @@ def _pct(v: Any) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    from bdcore.store import to_json
+    from bdcore.runs.store import to_json
 
     sys.stdout.write(json.dumps(to_json(obj)[0], indent=2, allow_nan=False) + "\n")
 
@@ -422,7 +422,7 @@ def info_cmd(
                            "summary": spec.summary, "kind": spec.category}
     model = None
     if kind in ("attack", "defense"):
-        from bdcore.presets import PRESETS, describe
+        from bdcore.bench.presets import PRESETS, describe
 
         doc["paper"] = spec.paper
         doc["caveat"] = spec.caveat
@@ -449,7 +449,7 @@ def info_cmd(
         out.print(f"{'kind' if kind == 'attack' else 'stage'} {spec.category}: {CATEGORY_WORDS[spec.category]}",
                   markup=False, highlight=False)
     if kind == "analysis":
-        from bdcore.spec import ANALYSIS_LAYERS
+        from bdcore.api.spec import ANALYSIS_LAYERS
 
         out.print(f"reference tool: {spec.reference or '-'}", markup=False)
         d = doc["defaults"]
@@ -516,7 +516,7 @@ def _metrics_table(title: str, rows: list[tuple[str, dict]], der: Optional[float
 
 def _run_attack_cfg(resolved, store, force: bool, device: str, data_root: Optional[str]):
     """Run (or reuse) one resolved attack config; warns in one line if training diverged."""
-    from bdcore.harness import run_attack
+    from bdcore.bench.harness import run_attack
 
     reused = not force and store.is_complete(resolved.run_id())
     label = f"attack {resolved.attack}"
@@ -568,7 +568,7 @@ def attack_cmd(
     from pydantic import ValidationError
 
     from bdcore.config import AttackRunConfig, TrainRecipe, format_validation_error, parse_set
-    from bdcore.presets import victim_recipe
+    from bdcore.bench.presets import victim_recipe
 
     given = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     recipe = {**victim_recipe(preset, dataset), **given, **parse_set(train_set)}
@@ -578,7 +578,7 @@ def attack_cmd(
                               quantize=quantize, poison_pool=poison_pool, train=TrainRecipe.model_validate(recipe))
     except ValidationError as exc:
         raise BdbError(format_validation_error(exc, "run settings")) from None
-    from bdcore.plan import check_run_plan
+    from bdcore.bench.preflight import check_run_plan
 
     store = _store(runs)
     [resolved] = check_run_plan(store, device, [cfg], data_root=data_root)
@@ -612,8 +612,8 @@ def defend_cmd(
     from pydantic import ValidationError
 
     from bdcore.config import DefenseRunConfig, format_validation_error, parse_set
-    from bdcore.harness import run_defense
-    from bdcore.plan import check_run_plan
+    from bdcore.bench.harness import run_defense
+    from bdcore.bench.preflight import check_run_plan
 
     try:
         cfg = DefenseRunConfig(defense=name, defense_config=parse_set(set_), attack_run=attack_run,
@@ -655,7 +655,7 @@ DECISIONS = ("flagged_classes", "target_classes", "detected", "trigger_found", "
 def _defense_lines(m: dict) -> list[str]:
     """The lines under `bdb defend`'s table: a detector by its detection metrics (its DER is 0.5 by
     construction), a repair by DER and RIR; what it decided; a warning on a broken victim."""
-    from bdcore.results import is_detector
+    from bdcore.reporting.results import is_detector
 
     def num(v: Any) -> str:
         return "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
@@ -700,9 +700,11 @@ def preview_cmd(
 ) -> None:
     """Save a grid of clean images, poisoned images and the amplified difference."""
     from bdcore.config import AttackRunConfig, parse_set
-    from bdcore.harness import load_attack_run, load_dataset, make_attack, pick_device, resolve_attack_config
-    from bdcore.preview import check_png_path, preview_grid, save_png
-    from bdcore.stealth import stealth
+    from bdcore.bench.harness import load_attack_run, make_attack, resolve_attack_config
+    from bdcore.api.resolve import load_dataset
+    from bdcore.nn.runtime import pick_device
+    from bdcore.reporting.preview import check_png_path, preview_grid, save_png
+    from bdcore.lib.stealth import stealth
 
     check_png_path(out_path)  # before any work
     store = _store(runs)
@@ -721,7 +723,7 @@ def preview_cmd(
 
     y = data.y_test
     idx = torch.nonzero(attack.target_label(y) != y).flatten()[:256]
-    from bdcore.images import quantize
+    from bdcore.data.images import quantize
 
     x = data.x_test[idx].float().div(255).to(dev)
     s = stealth(x, quantize(attack.test_trigger(x.clone(), idx.to(dev)), attack.ctx.quantize))
@@ -839,15 +841,15 @@ class _GridView:
 def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_root: Optional[str],
            as_json: bool, workers: int = 1, executor: str = "local", address: Optional[str] = None,
            threads: Optional[int] = None, overrides: Optional[dict] = None) -> None:
-    from bdcore.executor import check_executor, plan_grid, run_grid
-    from bdcore.grid import load_grid
-    from bdcore.leaderboard import leaderboard
-    from bdcore.plan import check_run_plan
+    from bdcore.bench.executor import check_executor, plan_grid, run_grid
+    from bdcore.bench.grid import load_grid
+    from bdcore.reporting.leaderboard import leaderboard
+    from bdcore.bench.preflight import check_run_plan
 
     check_executor(executor, address)
     grid = load_grid(grid_path)
     if overrides:  # bdb demo --dataset/--epochs: grid fields replaced, validated as if written in the file
-        from bdcore.grid import Grid
+        from bdcore.bench.grid import Grid
 
         grid = Grid.model_validate({**grid.model_dump(mode="json"), **overrides})
     reg = _registry()
@@ -865,14 +867,14 @@ def _bench(grid_path: Path, runs: Optional[str], force: bool, device: str, data_
                         executor=executor, address=address, threads=threads, reporter=view)
     ids = [o.run_id for o in outcomes if o.ok or o.status == "diverged"]
     failures = [o for o in outcomes if not o.ok]
-    from bdcore.membership import record_grid
+    from bdcore.runs.grid_membership import record_grid
 
     record_grid(store, grid.name, ids, grid.model_dump(mode="json"))  # for 'bdb results/report --grid'
     rows = leaderboard(store, ids)
     if as_json:
         _print_json(rows)
     else:
-        from bdcore.report import known_limits
+        from bdcore.reporting.report import known_limits
 
         limits = known_limits({r["attack"] for r in rows} | {r["defense"] for r in rows})
         out.print(_leaderboard_table(rows, f"leaderboard: {grid.name}", limits))
@@ -935,8 +937,8 @@ def demo_cmd(
         overrides["train"] = {"epochs": epochs}
     with resources.as_file(path) as p:
         _bench(Path(p), runs, force, device, None, False, overrides=overrides)
-    from bdcore.report import write_report
-    from bdcore.results import Filters
+    from bdcore.reporting.report import write_report
+    from bdcore.reporting.results import Filters
 
     store = _store(runs)
     report = write_report(store, store.root / "demo-report.html", Filters(grid="demo"), title="bdb demo")
@@ -946,7 +948,7 @@ def demo_cmd(
 def _filters(grid: Optional[str], attack: Optional[list[str]], defense: Optional[list[str]],
              dataset: Optional[list[str]], model: Optional[list[str]], seed: Optional[list[int]],
              pratio: Optional[list[float]] = None):
-    from bdcore.results import Filters
+    from bdcore.reporting.results import Filters
 
     return Filters(attack=attack or [], defense=defense or [], dataset=dataset or [], model=model or [],
                    seed=seed or [], grid=grid, pratio=pratio or [])
@@ -976,7 +978,7 @@ def download_cmd(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from bdcore.datasets.download import download
+    from bdcore.data.datasets.download import download
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=err, transient=True) as prog:
@@ -1012,7 +1014,7 @@ def results_cmd(
     reindex: bool = typer.Option(False, "--reindex", help="rebuild the index from the run directories first"),
 ) -> None:
     """Stored runs with their metrics: filter, group over seeds, export."""
-    from bdcore.results import build_table, check_format, check_out_path, export, format_for, select
+    from bdcore.reporting.results import build_table, check_format, check_out_path, export, format_for, select
 
     fmt = format_for(fmt, out_path, as_json)
     if fmt is not None:
@@ -1038,7 +1040,7 @@ def results_cmd(
 
 
 def _results_table(table, title: str, filtered: bool) -> Table:
-    from bdcore.results import METRICS, display_columns, display_rows
+    from bdcore.reporting.results import METRICS, display_columns, display_rows
 
     wide = out.width >= WIDE
     # narrow: the metrics a decision rests on, 'mean±sd' cells, no borders; settings that vary stay ahead of
@@ -1112,8 +1114,8 @@ def report_cmd(
     device: str = typer.Option("cpu", help="device of the trigger previews: cpu, auto or cuda[:N]"),
 ) -> None:
     """One self-contained HTML report: DER heat-map, ratio curves, models, detection, triggers, results."""
-    from bdcore.report import write_report
-    from bdcore.results import check_out_path
+    from bdcore.reporting.report import write_report
+    from bdcore.reporting.results import check_out_path
 
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise BdbError(f"--out must end in .html, got {out_path.name}")
@@ -1141,7 +1143,7 @@ def analyze_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
 ) -> None:
     """Explain a run with an analysis tool: write a PNG and print its numbers."""
-    from bdcore.analysis import run_analysis
+    from bdcore.reporting.analysis import run_analysis
     from bdcore.config import parse_set
 
     result = run_analysis(tool, run, store=_store(runs), out=out_path, split=split, layer=layer, cls=cls, n=n,
@@ -1170,7 +1172,7 @@ def install_cmd(
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="upgrade if already installed"),
 ) -> None:
     """Install a method's plugin package with pip (bdb-attack-<id> or bdb-defense-<id>)."""
-    from bdcore.install import package_for
+    from bdcore.api.install import package_for
 
     pkg = package_for(method, kind, find_links)
     cmd = [sys.executable, "-m", "pip", "install", pkg]

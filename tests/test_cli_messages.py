@@ -160,7 +160,7 @@ def _closed_port():
 
 def test_a_ray_address_without_a_cluster_fails_in_seconds(tmp_path):
     from bdcore.errors import BdbError
-    from bdcore.executor import check_ray_address
+    from bdcore.bench.executor import check_ray_address
 
     port = _closed_port()
     with pytest.raises(BdbError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(.*\); start one with "
@@ -212,7 +212,7 @@ def test_attack_kinds_and_defense_stages_are_explained(monkeypatch):
 
 def test_a_tuned_preset_off_its_miniature_says_so_once(capsys):
     # rnp's quick threshold was picked by the ASR of its mnist5k test victim: elsewhere it is unvalidated
-    from bdcore.harness import warn_tuned
+    from bdcore.bench.harness import warn_tuned
     from bdcore.testing import spec_of
 
     spec = spec_of("defense", "rnp")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bdcore.errors import BdbError
-from bdcore.images import load_image, load_image_dir, random_pattern
+from bdcore.data.images import load_image, load_image_dir, random_pattern
 
 
 def test_load_image_converts_and_resizes(tmp_path):

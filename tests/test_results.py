@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from bdcore.config import AttackRunConfig, DefenseRunConfig
 from bdcore.errors import BdbError
-from bdcore.membership import grid_run_ids, record_grid, recorded_grids
-from bdcore.results import Filters, aggregate, build_table, export, select, varying_settings
-from bdcore.store import RunStore
+from bdcore.runs.grid_membership import grid_run_ids, record_grid, recorded_grids
+from bdcore.reporting.results import Filters, aggregate, build_table, export, select, varying_settings
+from bdcore.runs.store import RunStore
 from bdcore_cli.main import app
 from bdcore.testing import assert_one_line_error
 
@@ -219,7 +219,7 @@ def test_a_failed_write_leaves_nothing(known_store, tmp_path, monkeypatch):
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("bdcore.results.os.replace", refuse)
+    monkeypatch.setattr("bdcore.reporting.results.os.replace", refuse)
     assert_one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
@@ -341,7 +341,7 @@ def misleading_store(tmp_path_factory):
 def test_broken_victims_and_detectors_are_marked_in_tables(misleading_store):
     store, ids = misleading_store
     table = build_table(select(store), group=True)
-    from bdcore.results import display_columns, display_rows
+    from bdcore.reporting.results import display_columns, display_rows
 
     cols = display_columns(table)
     cells = {(r["attack"], r["defense"]): dict(zip([k for k, _ in cols], c))
@@ -356,7 +356,7 @@ def test_broken_victims_and_detectors_are_marked_in_tables(misleading_store):
     from dataclasses import replace
     assert display_rows(replace(table, intervals=True), cols)[0][[k for k, _ in cols].index("cacc")] \
         == "95.00 ±1.41 (94.00-96.00)"
-    from bdcore.leaderboard import leaderboard
+    from bdcore.reporting.leaderboard import leaderboard
 
     rows = leaderboard(store)
     by = {(r["attack"], r["defense"], r["seed"]): r for r in rows}
