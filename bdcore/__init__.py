@@ -34,6 +34,7 @@ _PUBLIC: dict[str, str] = {
     # settings and errors (light)
     "MethodConfig": "bdcore.config",
     "LGASettings": "bdcore.config",
+    "ReverseSettings": "bdcore.config",
     "TrainRecipe": "bdcore.config",
     "BdbError": "bdcore.errors",
     # attacks
@@ -145,6 +146,7 @@ _PUBLIC: dict[str, str] = {
     "random_pattern": "bdcore.data.images",
     "resize_uint8": "bdcore.data.images",
     "quantize": "bdcore.data.images",
+    "gaussian_blur": "bdcore.data.images",
     "mix_int": "bdcore.data.sampling",
     "sample_uniforms": "bdcore.data.sampling",
     "psnr": "bdcore.lib.stealth",
@@ -182,7 +184,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                                      rotate_translate, simclr_augment)
     from bdcore.api.registry import load_registry
     from bdcore.bench.harness import run_attack, run_defense
-    from bdcore.config import AttackRunConfig, DefenseRunConfig, LGASettings, MethodConfig, TrainRecipe
+    from bdcore.config import AttackRunConfig, DefenseRunConfig, LGASettings, MethodConfig, ReverseSettings, TrainRecipe
     from bdcore.lib.contrastive import ContrastiveHook, LinearProbe, Projected, contrastive_loss, mark_untrusted, read_trust
     from bdcore.data import ImageDataset, stratified_split
     from bdcore.api.defense import (Defense, DefenseContext, DefenseInputs, DefenseOutput, accuracy_on, fine_tune,
@@ -191,7 +193,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from bdcore.lib.frequency import block_dct2, block_idct2, dct2, idct2, rgb_to_yuv, spectral_trigger, yuv_to_rgb
     from bdcore.api.resolve import build_model, load_dataset, new_model
     from bdcore.api.hookspecs import hookimpl
-    from bdcore.data.images import load_image, load_image_dir, quantize, random_pattern, resize_uint8
+    from bdcore.data.images import gaussian_blur, load_image, load_image_dir, quantize, random_pattern, resize_uint8
     from bdcore.nn.models import SmallCNN
     from bdcore.nn.surgery import (BN_TYPES, CONV_TYPES, ChannelMask, FeatureTap, batchnorms, bn_inputs, class_features,
                                 classifier, collect_features, conv_bn_pairs, convs, forward_trace, get_module, last_conv,

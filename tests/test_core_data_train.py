@@ -127,14 +127,13 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
 
     from bdcore.api.defense import DefenseOutput
     from bdcore.bench.evaluate import backdoor_test_set
-    from bdcore.bench.harness import _score_output, load_attack_run
     from bdcore.bench.metrics import detection
     from bdcore.runs.store import RunStore
-    from bdcore.testing import tiny_attack_run
+    from bdcore.testing import _tiny_defense_setup
 
     store = RunStore(tmp_path)
-    run = tiny_attack_run("badnet", store)
-    _, acfg, data, attack, model, pidx = load_attack_run(run.run_id, store, torch.device("cpu"))
+    _, setup = _tiny_defense_setup("ft", store, "badnet")
+    data, attack = setup.data, setup.attack
     x_bd, _, _ = backdoor_test_set(data, attack)
     clean_keys = {round(v, 3) for v in data.x_test.float().div(255).flatten(1).sum(1).tolist()}
     batches = []
@@ -146,8 +145,7 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
 
     out = DefenseOutput(input_detector=detector, threshold=0.0)
     metrics = {}
-    _score_output(out, model, list(range(len(data.y_train))), pidx, acfg, data, attack, torch.device("cpu"), None,
-                  None, metrics)
+    setup.score(out, metrics)
     assert len(batches) > 1 and all(any(b) and not all(b) for b in batches[:-1])
     # the scores went back to their inputs: the same metrics as scoring clean then triggered in order
     want = torch.cat([data.x_test.float().div(255).flatten(1).sum(1), x_bd.flatten(1).sum(1)]).numpy()

@@ -7,13 +7,11 @@ a hook or returns a bad spec is recorded as broken and skipped; the others still
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pluggy

@@ -117,6 +117,30 @@ def make_attack(cfg: AttackRunConfig, data: ImageDataset, store: RunStore, devic
     return attack
 
 
+def _reuse_or_build(store: RunStore, run_id: str, force: bool, build: Callable[[], Run]) -> Run:
+    """The finished run with this id, else build() it: one process builds a run at a time (another one asking
+    for the same run waits for it, then reuses its result); torch's thread count is kept whatever build does."""
+    if not force and store.is_complete(run_id):
+        return store.load(run_id)
+    with store.building(run_id):
+        if not force and store.is_complete(run_id):
+            return store.load(run_id)
+        with keep_threads():
+            return build()
+
+
+def _run_meta(reg: Registry, packages: list[str], dev: torch.device, t0: float, seed: int, purposes: tuple[str, ...],
+              artifacts: Any, **extra: Any) -> dict[str, Any]:
+    """A run's meta.json: versions of everything that can change its result, where and how it ran, its derived
+    seeds, its wall time and the artifacts it used."""
+    return {
+        "versions": versions(reg, packages), "device": str(dev), "threads": torch.get_num_threads(),
+        "cpu_kernels": cpu_kernels(), **extra, "seeds": {p: derive_seed(seed, p) for p in purposes},
+        "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "artifacts": artifacts,
+    }
+
+
 def run_attack(
     cfg: AttackRunConfig,
     *,
@@ -136,13 +160,8 @@ def run_attack(
     store = store or RunStore()
     cfg = resolve_attack_config(cfg, reg, data_root)
     run_id = cfg.run_id()
-    if not force and store.is_complete(run_id):
-        return store.load(run_id)
-    with store.building(run_id):  # a process building the same run: wait for it, then reuse its result
-        if not force and store.is_complete(run_id):
-            return store.load(run_id)
-        with keep_threads():
-            return _attack_run(cfg, run_id, store, device, data_root, progress, reg, prepare_progress)
+    return _reuse_or_build(store, run_id, force, lambda: _attack_run(cfg, run_id, store, device, data_root, progress,
+                                                                      reg, prepare_progress))
 
 
 def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str, data_root: str | None,
@@ -178,17 +197,9 @@ def _attack_run(cfg: AttackRunConfig, run_id: str, store: RunStore, device: str,
         "final_loss": stats.final_loss,
     })
     spec = reg.get("attack", cfg.attack)
-    meta = {
-        "versions": versions(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package]),
-        "device": str(dev),
-        "threads": torch.get_num_threads(), "cpu_kernels": cpu_kernels(),
-        "precision": stats.precision,
-        "seeds": {p: derive_seed(cfg.seed, p) for p in ("attack", "poison", "init", "train")},
-        "wall_seconds": round(time.perf_counter() - t0, 3),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "attack_kind": spec.kind,
-        "artifacts": attack.ctx.artifacts.used,
-    }
+    meta = _run_meta(reg, [spec.package, reg.get("model", cfg.model).package, reg.get("dataset", cfg.dataset).package],
+                     dev, t0, cfg.seed, ("attack", "poison", "init", "train"), attack.ctx.artifacts.used,
+                     precision=stats.precision, attack_kind=spec.kind)
     with store.write(run_id) as w:
         w.json("config.json", cfg.model_dump(mode="json"))
         w.json("meta.json", meta)
@@ -321,6 +332,59 @@ class DefenseSetup:
     train: TrainSet
     defense: Defense
     inputs: DefenseInputs
+    dev: torch.device
+    reg: Registry
+
+    def score(self, out: DefenseOutput, metrics: dict[str, Any], progress: ProgressFn | None = None) -> nn.Module:
+        """Turn the defense's output into the model to evaluate (its repaired model, a model retrained on the
+        samples it kept, or the victim), recording its detection metrics in `metrics`."""
+        model, full_train, pidx, acfg, data = self.model, self.train, self.pidx, self.acfg, self.data
+        attack, dev, reg = self.attack, self.dev, self.reg
+        n = len(full_train)
+        truth = torch.zeros(n, dtype=torch.bool)
+        truth[pidx] = True
+        flagged = out.flagged
+        if flagged is None and out.keep is not None:
+            flagged = ~out.keep.bool().cpu()
+        if flagged is not None or out.scores is not None:
+            for name, t in (("flagged", flagged), ("scores", out.scores)):
+                if t is not None and t.shape != (n,):
+                    raise BdbError(f"defense returned {name} of shape {tuple(t.shape)}, expected ({n},)")
+            scores = out.scores.detach().cpu().numpy() if out.scores is not None else None
+            if flagged is None:  # rank-based: flag as many as the top-scored share the defense gives in info
+                k = int(out.info.get("flag_count", 0))
+                order = np.argsort(-scores, kind="stable")
+                flagged = torch.zeros(n, dtype=torch.bool)
+                flagged[torch.from_numpy(order[:k].copy())] = True
+            metrics["detection"] = detection(flagged.cpu().numpy(), truth.numpy(), scores)
+        if out.input_detector is not None:
+            x_bd, _, _ = backdoor_test_set(data, attack)
+            x_all = torch.cat([data.x_test.float().div(255), x_bd.cpu().float()])
+            positive = np.r_[np.zeros(len(data.x_test), bool), np.ones(len(x_bd), bool)]
+            # the detector sees clean and triggered inputs shuffled together in every batch, as a deployed one would
+            # (all-clean then all-triggered batches would let a detector that uses batch statistics tell them apart)
+            order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(derive_seed(acfg.seed, "inputs")))
+            with torch.no_grad():
+                shuffled = torch.cat([out.input_detector(x_all[order[s:s + 256]].to(dev)).detach().float().cpu()
+                                      for s in range(0, len(order), 256)])
+            scores_t = torch.empty_like(shuffled)
+            scores_t[order] = shuffled
+            scores = scores_t.numpy()
+            thr = out.threshold if out.threshold is not None else float("inf")
+            metrics["input_detection"] = detection(scores > thr, positive, scores)
+        if out.model is not None:
+            return out.model.to(dev).eval()
+        if out.keep is not None:
+            keep = out.keep.bool()
+            if keep.shape != (n,):
+                raise BdbError(f"defense returned keep of shape {tuple(keep.shape)}, expected ({n},)")
+            torch.manual_seed(derive_seed(acfg.seed, "init"))
+            fresh = build_model(acfg.model, data, reg)
+            stats = train(fresh, full_train.subset(keep), acfg.train, seed=derive_seed(acfg.seed, "train"), progress=progress)
+            metrics["retrained_on"] = int(keep.sum())
+            metrics["retrain_seconds"] = round(stats.seconds, 3)
+            return fresh.eval()
+        return model
 
 
 def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, dev: torch.device,
@@ -358,7 +422,8 @@ def defense_setup(cfg: DefenseRunConfig, spec: Any, dcfg: Any, store: RunStore, 
         # only what builds the architecture: no run config (it names the target), no dataset (test set)
         new_model=functools.partial(new_model, acfg.model, data.num_classes, data.shape, data.mean, data.std, dev),
     )
-    return DefenseSetup(arun, acfg, data, attack, model, pidx, reserve_idx, val_idx, full_train, defense, inputs)
+    return DefenseSetup(arun, acfg, data, attack, model, pidx, reserve_idx, val_idx, full_train, defense, inputs, dev,
+                        reg)
 
 
 def run_defense(
@@ -381,13 +446,8 @@ def run_defense(
     spec, dcfg = _resolve_method(reg, "defense", cfg.defense, cfg.defense_config, check_preset(cfg.preset))
     cfg = resolve_defense_config(cfg, reg).model_copy(update={"attack_run": store.resolve(cfg.attack_run)})
     run_id = cfg.run_id()
-    if not force and store.is_complete(run_id):
-        return store.load(run_id)
-    with store.building(run_id):
-        if not force and store.is_complete(run_id):
-            return store.load(run_id)
-        with keep_threads():
-            return _defense_run(cfg, spec, dcfg, run_id, store, device, data_root, progress, reg, phase_progress)
+    return _reuse_or_build(store, run_id, force, lambda: _defense_run(cfg, spec, dcfg, run_id, store, device,
+                                                                       data_root, progress, reg, phase_progress))
 
 
 def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store: RunStore, device: str,
@@ -399,87 +459,31 @@ def _defense_run(cfg: DefenseRunConfig, spec: Any, dcfg: Any, run_id: str, store
         def phase_progress(what: str, done: int, total: int) -> None:
             progress(done, total, float("nan"))
     setup = defense_setup(cfg, spec, dcfg, store, dev, data_root, reg, phase_progress)
-    arun, acfg, data, attack, model, pidx = setup.arun, setup.acfg, setup.data, setup.attack, setup.model, setup.pidx
-    full_train, defense, inputs = setup.train, setup.defense, setup.inputs
-    reserve_idx, val_idx = setup.reserve_idx, setup.val_idx
+    arun, acfg, data, attack, defense = setup.arun, setup.acfg, setup.data, setup.attack, setup.defense
     torch.manual_seed(derive_seed(cfg.seed, "defense-run"))
-    out = defense.run(inputs)
+    out = defense.run(setup.inputs)
     if not isinstance(out, DefenseOutput):
         raise BdbError(f"defense {cfg.defense!r} returned {type(out).__name__}, expected DefenseOutput")
     before = {k: arun.metrics[k] for k in ("cacc", "asr", "ra")}
     metrics: dict[str, Any] = {"before": before, "num_classes": data.num_classes,
                                "victim_broken": broken_victim(before["cacc"], data.num_classes)}
-    repaired = _score_output(out, model, full_train, pidx, acfg, data, attack, dev, progress, reg, metrics)
+    repaired = setup.score(out, metrics, progress)
     after = evaluate(repaired, data, attack, dev, precision=acfg.train.precision)  # the victim's arithmetic
     metrics.update({
         "after": after, "cacc": after["cacc"], "asr": after["asr"], "ra": after["ra"],
         "der": der(before, after), "rir": rir(before, after), "info": out.info,
         "defense_seconds": round(time.perf_counter() - t0, 3),
     })
-    meta = {
-        "versions": versions(reg, [spec.package, reg.get("attack", acfg.attack).package]),
-        "device": str(dev), "threads": torch.get_num_threads(), "cpu_kernels": cpu_kernels(), "stage": spec.stage,
-        "attack_config": acfg.model_dump(mode="json"),
-        "seeds": {p: derive_seed(cfg.seed, p) for p in ("reserve", "defense", "defense-run")},
-        "wall_seconds": round(time.perf_counter() - t0, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "artifacts": defense.ctx.artifacts.used,
-    }
+    meta = _run_meta(reg, [spec.package, reg.get("attack", acfg.attack).package], dev, t0, cfg.seed,
+                     ("reserve", "defense", "defense-run"), defense.ctx.artifacts.used, stage=spec.stage,
+                     attack_config=acfg.model_dump(mode="json"))
     with store.write(run_id) as w:
         w.json("config.json", cfg.model_dump(mode="json"))
         w.json("meta.json", meta)
         w.json("metrics.json", metrics)
-        w.json("reserve_indices.json", {"reserve": reserve_idx.tolist(), "val": val_idx.tolist()})
+        w.json("reserve_indices.json", {"reserve": setup.reserve_idx.tolist(), "val": setup.val_idx.tolist()})
         if out.model is not None or out.keep is not None:
             w.tensors("model.safetensors", repaired.state_dict())
     return store.load(run_id)
 
 
-def _score_output(out: DefenseOutput, model: nn.Module, full_train: TrainSet, pidx: torch.Tensor,
-                  acfg: AttackRunConfig, data: ImageDataset, attack: Attack, dev: torch.device,
-                  progress: ProgressFn | None, reg: Registry, metrics: dict[str, Any]) -> nn.Module:
-    """Turn a defense's output into the model to evaluate, recording detection metrics."""
-    n = len(full_train)
-    truth = torch.zeros(n, dtype=torch.bool)
-    truth[pidx] = True
-    flagged = out.flagged
-    if flagged is None and out.keep is not None:
-        flagged = ~out.keep.bool().cpu()
-    if flagged is not None or out.scores is not None:
-        for name, t in (("flagged", flagged), ("scores", out.scores)):
-            if t is not None and t.shape != (n,):
-                raise BdbError(f"defense returned {name} of shape {tuple(t.shape)}, expected ({n},)")
-        scores = out.scores.detach().cpu().numpy() if out.scores is not None else None
-        if flagged is None:  # rank-based: flag as many as the top-scored share the defense gives in info
-            k = int(out.info.get("flag_count", 0))
-            order = np.argsort(-scores, kind="stable")
-            flagged = torch.zeros(n, dtype=torch.bool)
-            flagged[torch.from_numpy(order[:k].copy())] = True
-        metrics["detection"] = detection(flagged.cpu().numpy(), truth.numpy(), scores)
-    if out.input_detector is not None:
-        x_bd, _, _ = backdoor_test_set(data, attack)
-        x_all = torch.cat([data.x_test.float().div(255), x_bd.cpu().float()])
-        positive = np.r_[np.zeros(len(data.x_test), bool), np.ones(len(x_bd), bool)]
-        # the detector sees clean and triggered inputs shuffled together in every batch, as a deployed one would
-        # (all-clean then all-triggered batches would let a detector that uses batch statistics tell them apart)
-        order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(derive_seed(acfg.seed, "inputs")))
-        with torch.no_grad():
-            shuffled = torch.cat([out.input_detector(x_all[order[s:s + 256]].to(dev)).detach().float().cpu()
-                                  for s in range(0, len(order), 256)])
-        scores_t = torch.empty_like(shuffled)
-        scores_t[order] = shuffled
-        scores = scores_t.numpy()
-        thr = out.threshold if out.threshold is not None else float("inf")
-        metrics["input_detection"] = detection(scores > thr, positive, scores)
-    if out.model is not None:
-        return out.model.to(dev).eval()
-    if out.keep is not None:
-        keep = out.keep.bool()
-        if keep.shape != (n,):
-            raise BdbError(f"defense returned keep of shape {tuple(keep.shape)}, expected ({n},)")
-        torch.manual_seed(derive_seed(acfg.seed, "init"))
-        fresh = build_model(acfg.model, data, reg)
-        stats = train(fresh, full_train.subset(keep), acfg.train, seed=derive_seed(acfg.seed, "train"), progress=progress)
-        metrics["retrained_on"] = int(keep.sum())
-        metrics["retrain_seconds"] = round(stats.seconds, 3)
-        return fresh.eval()
-    return model

@@ -26,11 +26,13 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bdcore.config import ReverseSettings
 from bdcore.data.trainset import TrainSet
 
 MAD_CONSISTENCY = 1.4826
@@ -180,21 +182,13 @@ def reverse_engineer(
     model: nn.Module,
     data: TrainSet,
     targets: Sequence[int],
+    settings: ReverseSettings | None = None,
     *,
-    epochs: int = 1000,
-    batch_size: int = 32,
-    lr: float = 0.1,
-    betas: tuple[float, float] = (0.5, 0.9),
-    init_cost: float = 1e-3,
-    cost_multiplier_up: float = 2.0,
-    cost_multiplier_down: float = 2.0,
-    patience: int = 5,
-    success_threshold: float = 0.99,
-    early_stop: bool = True,
-    early_stop_threshold: float = 1.0,
-    early_stop_patience: int = 25,
     seed: int = 0,
     report: Callable[[str, int, int], None] | None = None,
+    early_stop: bool = True,
+    betas: tuple[float, float] = (0.5, 0.9),
+    **overrides: Any,
 ) -> ReversedTriggers:
     """Neural Cleanse: for each class in `targets`, the minimal trigger flipping other-class inputs to it.
 
@@ -207,7 +201,16 @@ def reverse_engineer(
     best norm has not dropped below `early_stop_threshold` x the best so far for
     `early_stop_patience` epochs. Only `data` (a clean reserve) is used. `report(what, epoch, epochs)`
     hears after every epoch how many classes are still searching (e.g. `Defense.report`).
+
+    settings: a `ReverseSettings` (a defense's config that subclasses it passes itself); keyword
+    overrides replace single fields of it (`reverse_engineer(model, data, targets, epochs=10)`).
     """
+    rs = ReverseSettings.model_validate({**(settings or ReverseSettings()).model_dump(
+        include=set(ReverseSettings.model_fields)), **overrides})
+    epochs, batch_size, lr, init_cost = rs.epochs, rs.batch_size, rs.lr, rs.init_cost
+    cost_multiplier_up, cost_multiplier_down, patience = rs.cost_multiplier_up, rs.cost_multiplier_down, rs.patience
+    success_threshold, early_stop_threshold, early_stop_patience = (rs.success_threshold, rs.early_stop_threshold,
+                                                                    rs.early_stop_patience)
     device = data.device
     targets = [int(t) for t in targets]
     k = len(targets)
