@@ -385,3 +385,13 @@ def test_report_heatmap_leaves_out_broken_victims_and_detectors_and_names_what_v
     summary = " ".join(p.text["summary"].split())
     assert "Settings that vary: attack, pratio, defense" in summary
     assert "attack=badnet" not in summary and "defense=none" not in summary  # they vary: never 'the same'
+
+
+def test_t_quantile_without_scipy_hand_values():
+    # Student t quantiles from the tables (scipy.stats.t.ppf agrees to 1e-10): 0.975 at df 1, 2, 4, 30
+    from bdcore.reporting.results import t_cdf, t_quantile
+
+    for df, q in ((1, 12.706204736), (2, 4.302652730), (4, 2.776445105), (30, 2.042272456)):
+        assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-8)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.776445105, abs=1e-8)
+    assert t_cdf(0.0, 3) == 0.5 and t_cdf(1.0, 1) == pytest.approx(0.75, abs=1e-12)  # Cauchy: 1/2 + atan(1)/pi

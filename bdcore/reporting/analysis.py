@@ -13,7 +13,7 @@ import torch
 
 from bdcore.api.analysis import PENULTIMATE, SPLITS, Analysis, AnalysisContext, AnalysisResult, _finite
 from bdcore.config import build_config
-from bdcore.errors import BdbError
+from bdcore.errors import BdbError, require
 from bdcore.runs.store import RunStore
 
 
@@ -47,8 +47,7 @@ def run_analysis(tool: str, run_id: str, *, store: RunStore | None = None, out: 
 
     The result's numbers carry the tool's numbers plus 'tool', 'run_id' and 'split' (the split, or
     list of splits, the tool drew samples from; None for tools that use no data)."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "report", "an analysis tool's figure")
     matplotlib.use("Agg", force=True)
     from bdcore.nn.runtime import keep_threads, pick_device, seed_all
     from bdcore.api.registry import registry

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from bdcore.reporting.results import (LABELS, Filters, ResultsTable, RunRecord, aggregate, build_table, display_columns,
                             display_rows, fmt_metric, select, varying_settings, write_atomic)
+from bdcore.errors import require
 from bdcore.runs.store import RunStore
 
 SECTIONS = ("summary", "methods", "der-heatmap", "trade-off", "ratio", "models", "detection", "triggers", "results")
@@ -123,7 +124,7 @@ def _pooled_note(recs: list[RunRecord], axes: tuple[str, ...]) -> str:
 
 
 def _figure(w: float, h: float):
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", "report", "the report's figures").Figure
 
     return Figure(figsize=(w, h), layout="constrained")
 
