@@ -7,11 +7,11 @@ logic they call lives in bdcore, where a library user can call it too.
 
 from __future__ import annotations
 
-from bdcore_cli.app import app, default_label, type_label
+from bdcore_cli.app import app, default_label, err, out, type_label
 from bdcore_cli.commands import catalog, runs, results  # noqa: F401, I001 - importing registers (help order)
 from bdcore_cli.render import _fit_columns, _leaderboard_table
 
-__all__ = ["app", "main", "type_label", "default_label", "_fit_columns", "_leaderboard_table"]
+__all__ = ["app", "main", "out", "err", "type_label", "default_label", "_fit_columns", "_leaderboard_table"]
 
 
 def main() -> None:

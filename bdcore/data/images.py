@@ -114,7 +114,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float | torch.Tensor, *, truncate: flo
                   border: Literal["replicate", "reflect"] = "replicate") -> torch.Tensor:
     """Separable Gaussian blur of images (B, C, H, W), each channel on its own.
 
-    The 1-D window is w_i proportional to exp(-i^2 / (2 sigma^2)) for |i| <= r, normalised to sum 1, with
+    The 1-D window is w_i proportional to exp(-i^2 / (2 sigma^2)) for abs(i) <= r, normalised to sum 1, with
     r = ceil(truncate * sigma) (scipy's rule; truncate 4 is scipy's default, 2 OpenCV-like windows) or the
     given `radius`. sigma may be one value or one per image (B,): each image then gets its own window and
     radius (zero weight beyond it). border: how the image is extended; 'reflect' needs the radius below the

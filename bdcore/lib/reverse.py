@@ -117,6 +117,9 @@ def frozen(model: nn.Module, channels_last: bool = False) -> Iterator[nn.Module]
             p.requires_grad_(flag)
         model.train(was_training)
 
+CHUNK_IMAGES = 512
+"""The most stamped images one forward pass of the trigger search takes (classes are grouped to fit)."""
+
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=gen)
@@ -244,22 +247,29 @@ def reverse_engineer(
             for bidx in _batches(len(data), batch_size, gen):
                 x, y = data.batch(bidx)
                 b = len(y)
-                t = tgt[which]
-                valid = (y.unsqueeze(0) != t.unsqueeze(1)).float()  # (K', B): other-class samples only
-                xs = trig(x, which)
-                logits = model(xs.contiguous(memory_format=torch.channels_last) if fast else xs).view(ka, b, -1)
-                ce = F.cross_entropy(logits.flatten(0, 1), t.repeat_interleave(b), reduction="none").view(ka, b)
-                ce = (ce * valid).sum(1) / valid.sum(1).clamp_min(1)
-                norms = trig.masks()[which].flatten(1).sum(1)
-                loss = (ce + cost * norms).sum()
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                # the classes' losses are independent (each trigger only moves its own loss; BN is frozen), so
+                # the step's gradient is accumulated over groups of classes: at most CHUNK_IMAGES stamped images
+                # go through the model at once, whatever the number of classes (the same step, bounded memory)
+                per = max(1, CHUNK_IMAGES // max(b, 1))
+                for g0 in range(0, ka, per):
+                    sl = slice(g0, min(ka, g0 + per))
+                    wg = which[sl]
+                    kg = len(wg)
+                    t = tgt[wg]
+                    valid = (y.unsqueeze(0) != t.unsqueeze(1)).float()  # (k, B): other-class samples only
+                    xs = trig(x, wg)
+                    logits = model(xs.contiguous(memory_format=torch.channels_last) if fast else xs).view(kg, b, -1)
+                    ce = F.cross_entropy(logits.flatten(0, 1), t.repeat_interleave(b), reduction="none").view(kg, b)
+                    ce = (ce * valid).sum(1) / valid.sum(1).clamp_min(1)
+                    norms = trig.masks()[wg].flatten(1).sum(1)
+                    (ce + cost[sl] * norms).sum().backward()
+                    with torch.no_grad():
+                        hit = (logits.argmax(2) == t.unsqueeze(1)).float() * valid
+                        hits[sl] += hit.sum(1).double().cpu()
+                        counts[sl] += valid.sum(1).double().cpu()
+                        norm_sum[sl] += norms.detach().double().cpu() * b
                 opt.step()
-                with torch.no_grad():
-                    hit = (logits.argmax(2) == t.unsqueeze(1)).float() * valid
-                    hits += hit.sum(1).double().cpu()
-                    counts += valid.sum(1).double().cpu()
-                    norm_sum += norms.detach().double().cpu() * b
             ran[idx_active] += 1
             success = torch.zeros(k, dtype=torch.float64)
             success[idx_active] = hits / counts.clamp_min(1)
