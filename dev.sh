@@ -26,8 +26,9 @@ setup() {
     "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
   fi
   "$PY" -m pip install -q "setuptools>=64" "pytest>=8" "pytest-xdist>=3" "pytest-timeout>=2" "sphinx>=7"
-  # the optional extras, so that the Ray executor, Parquet export and the umap/shap analysis tools are tested
-  local editables=(-e ".[ray,parquet,analysis]")
+  # the optional extras, so that the embedded datasets, the report, timm models, the Ray executor, Parquet export
+  # and the umap/shap analysis tools are there (and tested)
+  local editables=(-e ".[all,ray,parquet,analysis]")
   for d in plugins/*/; do
     [ -f "$d/pyproject.toml" ] && editables+=(-e "$d")
   done

@@ -55,6 +55,30 @@ class LGASettings(MethodConfig):
                 "augment": self.lga_augment}
 
 
+class ReverseSettings(MethodConfig):
+    """Settings of Neural Cleanse's trigger reverse engineering (`bdcore.reverse_engineer`), shared by the
+    defenses that reverse triggers. Defaults: the paper's released code (up to 1000 epochs of batch 32,
+    Adam 0.1 with betas 0.5/0.9, cost 1e-3 doubled or halved after 5 epochs, success 0.99, early stop
+    after 25 epochs without a smaller mask); a defense redeclares a field to change its default."""
+
+    epochs: int = Field(1000, ge=1, description="maximum reverse-engineering epochs (passes over the reserve) per "
+                        "class; early stopping usually ends sooner")
+    batch_size: int = Field(32, ge=1, description="mini-batch size of the trigger optimisation")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate of the trigger optimisation (betas 0.5, 0.9)")
+    init_cost: float = Field(1e-3, gt=0, description="weight of the mask L1 norm once the attack first succeeds "
+                             "(the cost starts at 0)")
+    cost_multiplier_up: float = Field(2.0, gt=1, description="cost multiplier after `patience` epochs at or above "
+                                      "the success threshold")
+    cost_multiplier_down: float = Field(2.0, gt=1, description="cost divisor after `patience` epochs below the "
+                                        "success threshold")
+    patience: int = Field(5, ge=1, description="epochs before the cost is changed")
+    success_threshold: float = Field(0.99, gt=0, le=1, description="attack success rate a reversed trigger must reach")
+    early_stop_patience: int = Field(25, ge=1, description="epochs without a smaller successful mask before a class "
+                                     "stops (once its cost went up and down)")
+    early_stop_threshold: float = Field(1.0, gt=0, le=1, description="a new best norm counts as progress only below "
+                                        "this factor of the previous best")
+
+
 def parse_set(items: list[str] | None) -> dict[str, Any]:
     """Turn ["key=value", ...] into a dict; values are read as JSON when they parse, else str."""
     out: dict[str, Any] = {}
@@ -176,7 +200,7 @@ class AttackRunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: str = Field("reference", description="the recipe preset the run started from (bdcore.presets)")
+    preset: str = Field("reference", description="the recipe preset the run started from (bdcore.bench.presets)")
     quantize: Literal["truncate", "round", "none"] = Field(
         "truncate", description="cast of poisoned images to uint8 levels: truncate (the reference), round, none")
     poison_pool: Literal["all", "non-target"] = Field(

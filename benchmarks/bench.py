@@ -71,8 +71,8 @@ def _trainer(model, data, attack, pidx, batch: int, steps: int, channels_last: b
     import torch
 
     from bdcore.config import TrainRecipe
-    from bdcore.poison import TrainSet
-    from bdcore.trainer import train
+    from bdcore.data.trainset import TrainSet
+    from bdcore.nn.trainer import train
 
     n = batch * steps
     keep = torch.zeros(len(data.y_train), dtype=torch.bool)
@@ -90,8 +90,9 @@ def trainer() -> None:
     import torch
 
     from bdcore.config import AttackRunConfig
-    from bdcore.harness import build_model, load_dataset, make_attack
-    from bdcore.store import RunStore
+    from bdcore.api.resolve import build_model, load_dataset
+    from bdcore.bench.harness import make_attack
+    from bdcore.runs.store import RunStore
 
     data = load_dataset("mnist5k")
     with tempfile.TemporaryDirectory() as tmp:

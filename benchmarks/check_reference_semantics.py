@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
-from bdcore.frequency import rgb_to_ycrcb_u8, spectral_trigger, ycrcb_to_rgb_u8
-from bdcore.images import quantize
+from bdcore.lib.frequency import rgb_to_ycrcb_u8, spectral_trigger, ycrcb_to_rgb_u8
+from bdcore.data.images import quantize
 rng = np.random.default_rng(0)
 img = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
 ref = np.stack([cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb) for a in img])

@@ -32,7 +32,7 @@ MODELS = ["small-cnn", "preact-resnet18", "resnet18", "resnet34", "resnet50", "v
 
 
 def datasets() -> None:
-    from bdcore.datasets.cache import cached
+    from bdcore.data.datasets.cache import cached
 
     rng = np.random.default_rng(0)
     for name, (ntr, nte, c, h, k) in FULL.items():
@@ -76,7 +76,7 @@ def _speed(net: torch.nn.Module, c: int, h: int, batch: int, steps: int) -> floa
 
 
 def models(names: list[str] | None = None) -> None:
-    from bdcore.harness import new_model
+    from bdcore.api.resolve import new_model
 
     shapes = {"mnist": (1, 28, 10), "cifar10": (3, 32, 10), "tiny-imagenet": (3, 64, 200)}
     print(f"threads {torch.get_num_threads()}; forward+backward+SGD step, batch 32, img/s")

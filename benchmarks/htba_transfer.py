@@ -23,9 +23,9 @@ import torch
 
 from bdcore import classifier
 from bdcore.config import TrainRecipe
-from bdcore.harness import build_model, load_dataset
-from bdcore.poison import TrainSet
-from bdcore.trainer import predict, train
+from bdcore.api.resolve import build_model, load_dataset
+from bdcore.data.trainset import TrainSet
+from bdcore.nn.trainer import predict, train
 from bdb_attack_htba.attack import features, optimise_poisons, paste, patch_image, place_for, random_places
 from bdb_attack_htba.config import HTBAConfig
 

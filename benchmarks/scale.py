@@ -21,8 +21,8 @@ ANCHOR = dict(epochs=5, lr=0.01, batch_size=128)
 
 def _attack(store, attack="badnet", model="preact-resnet18", precision="fp32", seed=0, **recipe):
     from bdcore.config import AttackRunConfig, TrainRecipe
-    from bdcore.harness import run_attack
-    from bdcore.presets import victim_recipe
+    from bdcore.bench.harness import run_attack
+    from bdcore.bench.presets import victim_recipe
 
     r = {**victim_recipe("reference", "mnist5k"), **recipe, "precision": precision}
     cfg = AttackRunConfig(attack=attack, dataset="mnist5k", model=model, pratio=0.1, seed=seed,
@@ -34,7 +34,7 @@ def _attack(store, attack="badnet", model="preact-resnet18", precision="fp32", s
 
 def _defend(store, run, defense="ft", preset="reference"):
     from bdcore.config import DefenseRunConfig
-    from bdcore.harness import run_defense
+    from bdcore.bench.harness import run_defense
 
     t = time.perf_counter()
     d = run_defense(DefenseRunConfig(defense=defense, attack_run=run.run_id, preset=preset), store=store, device="cpu")
@@ -45,7 +45,7 @@ def anchor() -> None:
     """The anchor cell of the issue: BadNets then FT with the reference recipe at 5 epochs."""
     import torch
 
-    from bdcore.store import RunStore
+    from bdcore.runs.store import RunStore
 
     print(f"anchor cell: BadNets + FT, preact-resnet18, mnist5k, {ANCHOR}, threads {torch.get_num_threads()}")
     for precision in ("fp32", "bf16"):
@@ -65,7 +65,7 @@ def anchor() -> None:
 
 def precision() -> None:
     """Accuracy and ASR of fp32 against bf16 training, over seeds."""
-    from bdcore.store import RunStore
+    from bdcore.runs.store import RunStore
 
     cases = [("small-cnn", "badnet", dict(epochs=15, lr=0.1)), ("small-cnn", "blended", dict(epochs=15, lr=0.1)),
              ("preact-resnet18", "badnet", ANCHOR)]
@@ -95,10 +95,10 @@ def executors() -> None:
     """Runs per hour of a small grid (4 attacks x 2 defenses, small-cnn, 3 epochs) per executor setting."""
     import tomllib
 
-    from bdcore.executor import plan_grid, run_grid
-    from bdcore.grid import Grid
-    from bdcore.plan import check_attack
-    from bdcore.registry import registry
+    from bdcore.bench.executor import plan_grid, run_grid
+    from bdcore.bench.grid import Grid
+    from bdcore.bench.preflight import check_attack
+    from bdcore.api.registry import registry
 
     grid = Grid.model_validate(tomllib.loads(GRID))
     plan = plan_grid([check_attack(c, registry(), None) for c in grid.attack_runs()], grid.defense_runs)
@@ -122,13 +122,13 @@ def executors() -> None:
 
 
 def evaluation() -> None:
-    """Inference throughput of bdcore.trainer.predict (what every evaluation runs) against the plainest loop
+    """Inference throughput of bdcore.nn.trainer.predict (what every evaluation runs) against the plainest loop
     over the same 1,900 images (mnist5k's test set and its triggered copy, as one evaluation sees them):
     `model(x).argmax(1)` under no_grad in batches of 1,024, contiguous, fp32. Target: predict >= 90% of it."""
     import torch
 
-    from bdcore.harness import build_model, load_dataset
-    from bdcore.trainer import predict
+    from bdcore.api.resolve import build_model, load_dataset
+    from bdcore.nn.trainer import predict
 
     data = load_dataset("mnist5k")
     x = torch.cat([data.x_test, data.x_test[:900]]).float().div(255)

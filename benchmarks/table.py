@@ -41,7 +41,7 @@ def _method(name: str) -> tuple[str, dict]:
 
 def _cfg(name: str):
     from bdcore.config import AttackRunConfig, TrainRecipe
-    from bdcore.presets import victim_recipe
+    from bdcore.bench.presets import victim_recipe
 
     attack, settings = _method(name)
     return AttackRunConfig(attack=attack, attack_config=settings, dataset="mnist5k", model="small-cnn", pratio=0.1,
@@ -53,7 +53,7 @@ def _pct(v):
 
 
 def attacks(names: list[str], store) -> None:
-    from bdcore.harness import run_attack
+    from bdcore.bench.harness import run_attack
 
     print("| attack | C-ACC | ASR | RA | PSNR | SSIM | prepare s | artifacts MiB | wall s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -73,7 +73,7 @@ def attacks(names: list[str], store) -> None:
 
 def defenses(names: list[str], attack_names: list[str], store) -> None:
     from bdcore.config import DefenseRunConfig
-    from bdcore.harness import run_attack, run_defense
+    from bdcore.bench.harness import run_attack, run_defense
 
     print("| defense | attack | C-ACC | ASR | RA | DER | AUROC | TPR | FPR | wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -107,7 +107,7 @@ def main() -> None:
     p.add_argument("--attacks", nargs="+", default=["badnet", "blended", "wanet"])
     p.add_argument("--runs", default=os.environ.get("BDB_RUNS"))
     args = p.parse_args()
-    from bdcore.store import RunStore
+    from bdcore.runs.store import RunStore
 
     store = RunStore(args.runs or tempfile.mkdtemp(prefix="bdb-table-"))
     print(f"<!-- runs in {store.root}; threads {os.environ.get('OMP_NUM_THREADS', 'default')} -->")

@@ -1,11 +1,11 @@
-"""L-inf PGD and PGD adversarial training through the shared trainer (`bdcore.adversarial`)."""
+"""L-inf PGD and PGD adversarial training through the shared trainer (`bdcore.lib.adversarial`)."""
 
 import torch
 from torch import nn
 
 from bdcore import AdversarialTraining, pgd_linf, train
 from bdcore.config import TrainRecipe
-from bdcore.poison import TrainSet
+from bdcore.data.trainset import TrainSet
 
 
 def _one_pixel(a: float) -> nn.Module:

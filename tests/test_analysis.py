@@ -11,7 +11,7 @@ import torch
 
 from bdcore import AnalysisSpec, hookimpl
 from bdcore.errors import BdbError
-from bdcore.registry import load_registry
+from bdcore.api.registry import load_registry
 from bdcore.testing import analysis_context
 
 
@@ -76,7 +76,7 @@ def test_splits_carry_the_truth(attack, bdb_store):
 
 
 def test_runner_errors_are_one_line(attack, bdb_store, tmp_path):
-    from bdcore.analysis import run_analysis
+    from bdcore.reporting.analysis import run_analysis
 
     with pytest.raises(BdbError, match="unknown split 'test'"):
         run_analysis("confusion-matrix", attack.run_id, store=bdb_store, split="test", device="cpu")
@@ -110,7 +110,7 @@ def test_bdb_analyze_writes_a_png_and_prints_numbers(attack, bdb_store, tmp_path
 
 
 def test_every_installed_analysis_has_metadata_and_light_modules():
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
     from bdcore.testing import check_metadata, installed
 
     reg = registry()

@@ -29,8 +29,8 @@ def test_a_clean_label_setting_counts_too(tmp_path):
 def test_the_harness_refuses_it_without_the_cli(tmp_path):
     from bdcore.config import AttackRunConfig, TrainRecipe
     from bdcore.errors import BdbError
-    from bdcore.harness import run_attack
-    from bdcore.store import RunStore
+    from bdcore.bench.harness import run_attack
+    from bdcore.runs.store import RunStore
 
     store = RunStore(tmp_path / "store")
     cfg = AttackRunConfig(attack="sig", all_to_all=True, train=TrainRecipe(epochs=1))

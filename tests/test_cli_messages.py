@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 import bdcore_cli.main as cli
@@ -160,7 +159,7 @@ def _closed_port():
 
 def test_a_ray_address_without_a_cluster_fails_in_seconds(tmp_path):
     from bdcore.errors import BdbError
-    from bdcore.executor import check_ray_address
+    from bdcore.bench.executor import check_ray_address
 
     port = _closed_port()
     with pytest.raises(BdbError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(.*\); start one with "
@@ -189,7 +188,7 @@ def test_help_and_info_show_user_facing_types(monkeypatch):
     assert cli.type_label("constant|cosine") == "constant|cosine"
     assert cli.default_label(None) == "none"
 
-    monkeypatch.setattr(cli, "out", Console(width=200))
+    monkeypatch.setattr(cli.out, "width", 200)  # the one console every command prints to
     helptext = bdb("attack", "--help").stdout
     assert "--set <key=value>" in helptext and "--epochs <integer>" in helptext and "--lr <number>" in helptext
     assert "list[str]" not in helptext and "<str>" not in helptext and "<int>" not in helptext
@@ -202,7 +201,7 @@ def test_help_and_info_show_user_facing_types(monkeypatch):
 
 
 def test_attack_kinds_and_defense_stages_are_explained(monkeypatch):
-    monkeypatch.setattr(cli, "out", Console(width=200))
+    monkeypatch.setattr(cli.out, "width", 200)  # the one console every command prints to
     listing = bdb("list", "attacks").stdout
     assert "DP = data poisoning" in listing and "TC = training-controlled" in listing
     assert "post = repairs the trained model" in bdb("list", "defenses").stdout
@@ -212,7 +211,7 @@ def test_attack_kinds_and_defense_stages_are_explained(monkeypatch):
 
 def test_a_tuned_preset_off_its_miniature_says_so_once(capsys):
     # rnp's quick threshold was picked by the ASR of its mnist5k test victim: elsewhere it is unvalidated
-    from bdcore.harness import warn_tuned
+    from bdcore.bench.harness import warn_tuned
     from bdcore.testing import spec_of
 
     spec = spec_of("defense", "rnp")

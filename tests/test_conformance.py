@@ -15,8 +15,8 @@ def test_no_plugin_failed_to_load():
 def test_a_plugin_that_fails_to_load_fails_the_kit():
     import types
 
-    from bdcore.hookspecs import hookimpl
-    from bdcore.registry import load_registry
+    from bdcore.api.hookspecs import hookimpl
+    from bdcore.api.registry import load_registry
 
     mod = types.ModuleType("raises")
     mod.bdb_register_defenses = hookimpl(lambda: 1 / 0)
@@ -43,7 +43,7 @@ def test_a_defense_that_does_nothing_fails_the_kit(stage, bdb_store):
     import types
 
     from bdcore import DefenseSpec, MethodConfig, hookimpl
-    from bdcore.registry import load_registry
+    from bdcore.api.registry import load_registry
 
     class NoSettings(MethodConfig):
         pass
@@ -123,7 +123,7 @@ def test_every_plugin_folder_is_installed_and_registered(folder):
     import tomllib
     from pathlib import Path
 
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
     name, version = project["name"], project["version"]

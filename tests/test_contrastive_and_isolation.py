@@ -11,7 +11,7 @@ from bdcore import (LinearProbe, Projected, SmallCNN, affine_warp, center_simila
                     fct, fct_scores, mark_untrusted, random_resized_crop, read_trust, recalibrate_bn, rotate_translate,
                     sensitivity_split, train)
 from bdcore.config import TrainRecipe
-from bdcore.poison import TrainSet
+from bdcore.data.trainset import TrainSet
 
 L = math.log(2 + math.e)  # log-sum-exp of the three other similarities (0, 1, 0) of an anchor in the toy batch
 
@@ -113,13 +113,13 @@ def test_standardized_linear_probe_folds_into_the_models_last_layer():
     assert all(torch.equal(a, b) for a, b in zip(frozen, model[:4].parameters()))
 
 
-# LGA isolation (bdcore.isolation, shared by ABL and NAB): the training overrides reach the trainer
+# LGA isolation (bdcore.lib.isolation, shared by ABL and NAB): the training overrides reach the trainer
 def test_lga_isolate_passes_its_training_overrides(monkeypatch):
-    import bdcore.defense
+    import bdcore.api.defense
     from bdcore import lga_isolate
 
     seen = []
-    monkeypatch.setattr(bdcore.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append(o))
+    monkeypatch.setattr(bdcore.api.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append(o))
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     data = TrainSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
     recipe = TrainRecipe(epochs=9, lr=0.1, augment=True)
@@ -132,14 +132,14 @@ def test_lga_isolate_passes_its_training_overrides(monkeypatch):
 
 
 def test_lga_settings_give_lga_isolate_its_arguments(monkeypatch):
-    import bdcore.defense
+    import bdcore.api.defense
     from bdcore import LGASettings, lga_isolate
 
     class Mine(LGASettings):  # a defense redeclares a field to change its default
         lga_batch_size: int | None = 64
 
     seen = []
-    monkeypatch.setattr(bdcore.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append((hooks, o)))
+    monkeypatch.setattr(bdcore.api.defense, "fine_tune", lambda model, data, recipe, seed, hooks=(), **o: seen.append((hooks, o)))
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     data = TrainSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
     c = Mine(gamma=0.2, isolation_ratio=0.5, lga_schedule="cosine")

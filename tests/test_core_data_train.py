@@ -2,11 +2,12 @@
 
 import torch
 
-from bdcore.augmentation import random_crop, random_hflip
+from bdcore.data.augmentation import random_crop, random_hflip
 from bdcore.config import TrainRecipe
-from bdcore.harness import build_model, load_dataset, split_reserve
-from bdcore.poison import TrainSet
-from bdcore.trainer import predict, train
+from bdcore.api.resolve import build_model, load_dataset
+from bdcore.bench.harness import split_reserve
+from bdcore.data.trainset import TrainSet
+from bdcore.nn.trainer import predict, train
 
 
 def test_mnist5k_is_a_fixed_stratified_split():
@@ -43,8 +44,8 @@ def test_hflip_flips_about_half():
 
 
 def test_poisoned_train_set_poisons_only_chosen_indices_and_holds_nothing_else():
-    from bdcore.attack import Attack
-    from bdcore.poison import poison_train_set
+    from bdcore.api.attack import Attack
+    from bdcore.data.trainset import poison_train_set
     from bdcore.testing import attack_context
 
     class AddHalf(Attack):
@@ -112,7 +113,7 @@ def test_a_reserve_larger_than_the_never_poisoned_images_is_one_error():
 
 
 def test_defense_cache_lies_outside_the_run_store(monkeypatch, tmp_path):
-    from bdcore.store import cache_root
+    from bdcore.runs.store import cache_root
     monkeypatch.setenv("BDB_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
     monkeypatch.delenv("BDB_CACHE")
@@ -124,16 +125,15 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
     # all-clean then all-triggered batches would let a detector that looks at its batch tell them apart
     import numpy as np
 
-    from bdcore.defense import DefenseOutput
-    from bdcore.evaluate import backdoor_test_set
-    from bdcore.harness import _score_output, load_attack_run
-    from bdcore.metrics import detection
-    from bdcore.store import RunStore
-    from bdcore.testing import tiny_attack_run
+    from bdcore.api.defense import DefenseOutput
+    from bdcore.bench.evaluate import backdoor_test_set
+    from bdcore.bench.metrics import detection
+    from bdcore.runs.store import RunStore
+    from bdcore.testing import _tiny_defense_setup
 
     store = RunStore(tmp_path)
-    run = tiny_attack_run("badnet", store)
-    _, acfg, data, attack, model, pidx = load_attack_run(run.run_id, store, torch.device("cpu"))
+    _, setup = _tiny_defense_setup("ft", store, "badnet")
+    data, attack = setup.data, setup.attack
     x_bd, _, _ = backdoor_test_set(data, attack)
     clean_keys = {round(v, 3) for v in data.x_test.float().div(255).flatten(1).sum(1).tolist()}
     batches = []
@@ -145,8 +145,7 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
 
     out = DefenseOutput(input_detector=detector, threshold=0.0)
     metrics = {}
-    _score_output(out, model, list(range(len(data.y_train))), pidx, acfg, data, attack, torch.device("cpu"), None,
-                  None, metrics)
+    setup.score(out, metrics)
     assert len(batches) > 1 and all(any(b) and not all(b) for b in batches[:-1])
     # the scores went back to their inputs: the same metrics as scoring clean then triggered in order
     want = torch.cat([data.x_test.float().div(255).flatten(1).sum(1), x_bd.flatten(1).sum(1)]).numpy()
@@ -156,8 +155,8 @@ def test_an_input_detector_sees_clean_and_triggered_inputs_shuffled_together(tmp
 
 def test_predict_at_inference_speed_gives_the_plain_forward_pass_predictions():
     # channels-last and batches of EVAL_BATCH must not change a prediction; the model comes back contiguous
-    from bdcore.registry import registry
-    from bdcore.trainer import predict
+    from bdcore.api.registry import registry
+    from bdcore.nn.trainer import predict
 
     torch.manual_seed(0)
     model = registry().get("model", "preact-resnet18").load()(10, 3, 32).eval()

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bdcore.datasets import cifar, gtsrb, imagefolder, mnist, tiny_imagenet
+from bdcore.data.datasets import cifar, gtsrb, imagefolder, mnist, tiny_imagenet
 from bdcore.errors import BdbError
-from bdcore.harness import load_dataset
+from bdcore.api.resolve import load_dataset
 
 
 def _rng(seed=0):
@@ -348,7 +348,7 @@ def test_download_checks_md5_unpacks_and_loads(tmp_path, monkeypatch):
     import shutil
     import urllib.error
 
-    from bdcore.datasets import download as dl
+    from bdcore.data.datasets import download as dl
 
     for n in list(cifar.RECORDS):
         monkeypatch.setitem(cifar.RECORDS, n, 3)
@@ -400,7 +400,7 @@ def test_download_refuses_an_archive_escaping_the_root(tmp_path):
     import io
     import tarfile
 
-    from bdcore.datasets import download as dl
+    from bdcore.data.datasets import download as dl
 
     archive = tmp_path / "evil.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:

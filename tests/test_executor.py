@@ -14,8 +14,8 @@ import pytest
 
 from bdcore.config import AttackRunConfig
 from bdcore.errors import BdbError
-from bdcore.executor import Outcome, Reporter, check_executor, plan_grid, run_grid
-from bdcore.grid import Grid
+from bdcore.bench.executor import Outcome, Reporter, check_executor, plan_grid, run_grid
+from bdcore.bench.grid import Grid
 
 GRID = """
 name = "exec"
@@ -36,8 +36,8 @@ def _grid() -> Grid:
 
 
 def _plan(grid: Grid):
-    from bdcore.plan import check_attack
-    from bdcore.registry import registry
+    from bdcore.bench.preflight import check_attack
+    from bdcore.api.registry import registry
 
     reg = registry()
     return plan_grid([check_attack(c, reg, None) for c in grid.attack_runs()], grid.defense_runs)

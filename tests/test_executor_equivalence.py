@@ -10,8 +10,8 @@ import json
 import tomllib
 from pathlib import Path
 
-from bdcore.executor import plan_grid, run_grid
-from bdcore.grid import Grid
+from bdcore.bench.executor import plan_grid, run_grid
+from bdcore.bench.grid import Grid
 from bdcore.testing import TIMING_KEYS, TINY_DATASET, TINY_EPOCHS
 
 GRID = f"""
@@ -34,8 +34,8 @@ def _metrics(root: Path, run_id: str) -> dict:
 def test_ray_and_the_local_pool_give_identical_metrics(tmp_path):
     # Ray is installed by ./dev.sh setup (the extra bdcore[ray]); this test must not be skipped.
     # ~10 s of CPU, most of it starting a 1-CPU local Ray instance and the workers' imports.
-    from bdcore.plan import check_attack
-    from bdcore.registry import registry
+    from bdcore.bench.preflight import check_attack
+    from bdcore.api.registry import registry
 
     grid = Grid.model_validate(tomllib.loads(GRID))
     plan = plan_grid([check_attack(c, registry(), None) for c in grid.attack_runs()], grid.defense_runs)

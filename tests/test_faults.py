@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bdcore.store import RunStore
+from bdcore.runs.store import RunStore
 from bdcore_cli.main import app
 
 runner = CliRunner()
@@ -106,7 +106,7 @@ def test_concurrent_force_runs_finish_cleanly_and_readers_never_see_a_partial_ru
     run_id = trained[1]
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, time
-        from bdcore.store import RunStore
+        from bdcore.runs.store import RunStore
         store, bad, n, end = RunStore({str(root)!r}), [], 0, time.time() + 300
         while time.time() < end:
             try:
@@ -138,7 +138,8 @@ def test_concurrent_force_runs_finish_cleanly_and_readers_never_see_a_partial_ru
 def test_run_id_depends_on_data_and_file_contents(tmp_path, monkeypatch):
     from PIL import Image
 
-    from bdcore import harness
+    from bdcore.api import resolve
+    from bdcore.bench import harness
     from bdcore.config import AttackRunConfig
 
     monkeypatch.chdir(tmp_path)
@@ -152,12 +153,12 @@ def test_run_id_depends_on_data_and_file_contents(tmp_path, monkeypatch):
     assert second.run_id() != first.run_id()
 
     # other data under another root gives another id, and a stored run refuses the other data
-    digits = harness.load_dataset("digits")
+    digits = resolve.load_dataset("digits")
     other = type(digits)(**{**digits.__dict__, "x_train": digits.x_train.flip(0).contiguous()})
-    monkeypatch.setitem(harness._DATA_CACHE, ("digits", str(tmp_path)), other)
+    monkeypatch.setitem(resolve._DATA_CACHE, ("digits", str(tmp_path)), other)
     moved = harness.resolve_attack_config(cfg, data_root=str(tmp_path))
     assert moved.data_fingerprint != second.data_fingerprint and moved.run_id() != second.run_id()
-    from bdcore.identity import check_fingerprint
+    from bdcore.runs.identity import check_fingerprint
     from bdcore.errors import BdbError
 
     with pytest.raises(BdbError, match="trained on other data"):
@@ -192,7 +193,7 @@ def test_junk_missing_and_outdated_index_heal(tmp_path):
 
 
 def test_index_failure_after_saving_is_a_warning(tmp_path, monkeypatch):
-    from bdcore.index import RunIndex
+    from bdcore.runs.index import RunIndex
 
     def broken(self, run):
         raise OSError("disk full")
@@ -267,7 +268,7 @@ def test_bad_grid_fails_before_training(tmp_path, grid, fragment):
 
 
 def test_grid_accepts_one_attack_as_a_string(tmp_path):
-    from bdcore.grid import load_grid
+    from bdcore.bench.grid import load_grid
 
     (tmp_path / "g.toml").write_text('attacks = "badnet"\ndefenses = "ft"')
     grid = load_grid(tmp_path / "g.toml")
@@ -331,18 +332,18 @@ def test_plugins_that_exit_or_hang_do_not_take_commands_down(tmp_path):
 
 
 TWIN = """
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import AttackSpec
+from bdcore.api.hookspecs import hookimpl
+from bdcore.api.spec import AttackSpec
 
 
 @hookimpl
 def bdb_register_attacks():
     return [AttackSpec(name="twin", summary="a twin attack", paper="Nobody, 2026",
-                       config="bdcore.config:NoSettings", factory="bdcore.attack:NoAttack")]
+                       config="bdcore.config:NoSettings", factory="bdcore.api.attack:NoAttack")]
 """
 HEAVY_FAILS = """
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import AttackSpec
+from bdcore.api.hookspecs import hookimpl
+from bdcore.api.spec import AttackSpec
 
 
 @hookimpl
@@ -418,12 +419,12 @@ def test_a_fifo_in_place_of_a_run_file_does_not_hang_reindex(tmp_path):
 
 
 def test_unexpected_errors_are_one_line_with_a_debug_hint(tmp_path, monkeypatch):
-    import bdcore.results
+    import bdcore.reporting.results
 
     def boom(*a, **k):
         raise ValueError("something odd")
 
-    monkeypatch.setattr(bdcore.results, "select", boom)
+    monkeypatch.setattr(bdcore.reporting.results, "select", boom)
     line = one_line_error(bdb("results", runs=tmp_path), "ValueError: something odd", "BDB_DEBUG=1", code=1)
     assert line.startswith("error: ValueError")
 

@@ -1,11 +1,11 @@
-"""bdcore.frequency: orthonormal DCT, blockwise DCT, coefficient bumps and the YUV transform."""
+"""bdcore.lib.frequency: orthonormal DCT, blockwise DCT, coefficient bumps and the YUV transform."""
 
 import math
 
 import pytest
 import torch
 
-from bdcore.frequency import (
+from bdcore.lib.frequency import (
     add_block_dct,
     block_dct2,
     block_idct2,
@@ -128,7 +128,7 @@ def test_dtype_and_device_follow_the_input():
 
 
 def test_opencv_ycrcb_of_a_pixel_by_hand_and_back():
-    from bdcore.frequency import rgb_to_ycrcb_u8, ycrcb_to_rgb_u8
+    from bdcore.lib.frequency import rgb_to_ycrcb_u8, ycrcb_to_rgb_u8
 
     # Y = (4899*200 + 9617*100 + 1868*50 + 8192) >> 14 = 124; Cr = ((200-124)*11682 + 128<<14 + 8192) >> 14
     # = 182; Cb = ((50-124)*9241 + 128<<14 + 8192) >> 14 = 86 (floats: 124.2, 182.19, 86.26)
@@ -145,7 +145,7 @@ def test_opencv_ycrcb_of_a_pixel_by_hand_and_back():
 
 
 def test_spectral_trigger_rejects_unknown_colour_space():
-    from bdcore.frequency import spectral_trigger
+    from bdcore.lib.frequency import spectral_trigger
 
     with pytest.raises(ValueError, match="colour space"):
         spectral_trigger(torch.zeros(1, 3, 8, 8), 30, ((1, 1),), 8, color_space="hsv")

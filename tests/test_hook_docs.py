@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bdcore.hookspecs import HOOKS
+from bdcore.api.hookspecs import HOOKS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)

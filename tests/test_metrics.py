@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bdcore.metrics import accuracy, auroc, broken_victim, der, detection, rir
+from bdcore.bench.metrics import accuracy, auroc, broken_victim, der, detection, rir
 
 
 def test_accuracy():

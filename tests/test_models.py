@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from bdcore.backbones import ResizeInput
+from bdcore.nn.backbones import ResizeInput
 from bdcore.errors import BdbError
-from bdcore.harness import new_model
-from bdcore.modules import FeatureTap, batchnorms, classifier, convs
+from bdcore.api.resolve import new_model
+from bdcore.nn.surgery import FeatureTap, batchnorms, classifier, convs
 
 SHAPES = [(3, 32, 32), (1, 28, 28)]
 LIGHT = ["resnet18", "resnet34", "resnet50", "vgg19-bn", "efficientnet-b3", "mobilenet-v3-large", "convnext-tiny"]

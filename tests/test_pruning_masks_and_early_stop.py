@@ -6,7 +6,7 @@ from torch import nn
 
 from bdcore import ChannelMask, SmallCNN, TrainHook, batchnorms, last_feature_map, prune_bn_below, train
 from bdcore.config import TrainRecipe
-from bdcore.poison import TrainSet
+from bdcore.data.trainset import TrainSet
 
 
 class StopAfter(TrainHook):

@@ -75,5 +75,5 @@ def test_api_reference_builds_with_warnings_as_errors(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     html = (tmp_path / "html" / "index.html").read_text()
-    for name in ("fine_tune", "penultimate", "accuracy_on", "TrainSet", "spectral_trigger", "hookspecs.bdb_register_attacks"):
+    for name in ("fine_tune", "penultimate", "accuracy_on", "TrainSet", "spectral_trigger", "api.hookspecs.bdb_register_attacks"):
         assert f"bdcore.{name}" in html, f"{name} missing from the API reference"

@@ -10,9 +10,9 @@ import types
 import pytest
 
 from bdcore.errors import BdbError
-from bdcore.hookspecs import hookimpl
-from bdcore.registry import load_registry
-from bdcore.spec import AttackSpec
+from bdcore.api.hookspecs import hookimpl
+from bdcore.api.registry import load_registry
+from bdcore.api.spec import AttackSpec
 
 
 def _plugin(name, hooks):
@@ -25,7 +25,7 @@ def _plugin(name, hooks):
 
 def _attack(name):
     return AttackSpec(name=name, summary="a test attack", paper="Nobody, 2026", config="bdcore.config:NoSettings",
-                      factory="bdcore.attack:NoAttack")
+                      factory="bdcore.api.attack:NoAttack")
 
 
 def test_broken_plugins_are_isolated():
@@ -127,7 +127,7 @@ def test_known_limits_are_shown_by_list_and_info():
 
 
 def test_a_caveat_is_one_line():
-    from bdcore.spec import DefenseSpec
+    from bdcore.api.spec import DefenseSpec
 
     spec = DefenseSpec(name="x", summary="s", paper="p", stage="post", config="m:C", factory="m:F",
                        caveat="first\nsecond")

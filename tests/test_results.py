@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from bdcore.config import AttackRunConfig, DefenseRunConfig
 from bdcore.errors import BdbError
-from bdcore.membership import grid_run_ids, record_grid, recorded_grids
-from bdcore.results import Filters, aggregate, build_table, export, select, varying_settings
-from bdcore.store import RunStore
+from bdcore.runs.grid_membership import grid_run_ids, record_grid, recorded_grids
+from bdcore.reporting.results import Filters, aggregate, build_table, export, select, varying_settings
+from bdcore.runs.store import RunStore
 from bdcore_cli.main import app
 from bdcore.testing import assert_one_line_error
 
@@ -219,7 +219,7 @@ def test_a_failed_write_leaves_nothing(known_store, tmp_path, monkeypatch):
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("bdcore.results.os.replace", refuse)
+    monkeypatch.setattr("bdcore.reporting.results.os.replace", refuse)
     assert_one_line_error(bdb(store, "results", "--out", str(tmp_path / "r.json")), "cannot write", "Permission denied")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
@@ -341,7 +341,7 @@ def misleading_store(tmp_path_factory):
 def test_broken_victims_and_detectors_are_marked_in_tables(misleading_store):
     store, ids = misleading_store
     table = build_table(select(store), group=True)
-    from bdcore.results import display_columns, display_rows
+    from bdcore.reporting.results import display_columns, display_rows
 
     cols = display_columns(table)
     cells = {(r["attack"], r["defense"]): dict(zip([k for k, _ in cols], c))
@@ -356,7 +356,7 @@ def test_broken_victims_and_detectors_are_marked_in_tables(misleading_store):
     from dataclasses import replace
     assert display_rows(replace(table, intervals=True), cols)[0][[k for k, _ in cols].index("cacc")] \
         == "95.00 ±1.41 (94.00-96.00)"
-    from bdcore.leaderboard import leaderboard
+    from bdcore.reporting.leaderboard import leaderboard
 
     rows = leaderboard(store)
     by = {(r["attack"], r["defense"], r["seed"]): r for r in rows}
@@ -385,3 +385,13 @@ def test_report_heatmap_leaves_out_broken_victims_and_detectors_and_names_what_v
     summary = " ".join(p.text["summary"].split())
     assert "Settings that vary: attack, pratio, defense" in summary
     assert "attack=badnet" not in summary and "defense=none" not in summary  # they vary: never 'the same'
+
+
+def test_t_quantile_without_scipy_hand_values():
+    # Student t quantiles from the tables (scipy.stats.t.ppf agrees to 1e-10): 0.975 at df 1, 2, 4, 30
+    from bdcore.reporting.results import t_cdf, t_quantile
+
+    for df, q in ((1, 12.706204736), (2, 4.302652730), (4, 2.776445105), (30, 2.042272456)):
+        assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-8)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.776445105, abs=1e-8)
+    assert t_cdf(0.0, 3) == 0.5 and t_cdf(1.0, 1) == pytest.approx(0.75, abs=1e-12)  # Cauchy: 1/2 + atan(1)/pi

@@ -1,12 +1,12 @@
-"""bdcore.reverse: trigger stamping, the MAD anomaly index, and both trigger searches on a hand-made model."""
+"""bdcore.lib.reverse: trigger stamping, the MAD anomaly index, and both trigger searches on a hand-made model."""
 
 import math
 
 import torch
 from torch import nn
 
-from bdcore.poison import TrainSet
-from bdcore.reverse import (
+from bdcore.data.trainset import TrainSet
+from bdcore.lib.reverse import (
     MaskPatternTrigger,
     anomaly_index,
     flag_outliers,

@@ -8,7 +8,7 @@ from torch import nn
 
 from bdcore import SAM, TrainHook, sam_perturbation, train
 from bdcore.config import TrainRecipe
-from bdcore.poison import TrainSet
+from bdcore.data.trainset import TrainSet
 
 A = torch.tensor([1.0, 4.0])  # L(w) = 0.5 * sum(A * w^2), gradient A * w
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from bdcore.attack import CoverSampleAttack
+from bdcore.api.attack import CoverSampleAttack
 from bdcore.testing import attack_context
-from bdcore.sampling import mix_int, mix32, sample_uniforms
+from bdcore.data.sampling import mix_int, mix32, sample_uniforms
 
 
 def test_uniforms_depend_only_on_seed_index_and_stream():

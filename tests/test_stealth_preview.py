@@ -6,7 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from bdcore.stealth import psnr, ssim, stealth
+from bdcore.lib.stealth import psnr, ssim, stealth
 from bdcore_cli.main import app
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bdcore.errors import BdbError
-from bdcore.store import RunStore
+from bdcore.runs.store import RunStore
 
 
 def _write(store, run_id, metrics=None):
@@ -144,7 +144,7 @@ def test_artifact_is_built_once_by_concurrent_askers(tmp_path):
 
     import torch
 
-    from bdcore.artifacts import ArtifactCache
+    from bdcore.runs.artifacts import ArtifactCache
 
     builds = []
 

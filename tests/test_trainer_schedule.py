@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the shared trainer (`bdcore.trainer.lr_at`)."""
+"""Learning-rate schedules of the shared trainer (`bdcore.nn.trainer.lr_at`)."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bdcore.config import AttackRunConfig, TrainRecipe
-from bdcore.trainer import lr_at
+from bdcore.nn.trainer import lr_at
 
 
 def test_cosine_and_constant_unchanged():
@@ -50,7 +50,7 @@ def test_unknown_schedule_rejected():
 
 
 def test_plateau_schedule_matches_reduce_lr_on_plateau_defaults():
-    from bdcore.trainer import Plateau
+    from bdcore.nn.trainer import Plateau
 
     p = Plateau(0.1)
     lrs = [p.epoch_end(loss) for loss in [1.0, 0.9] + [0.89995] * 11 + [0.5]]
@@ -67,7 +67,7 @@ def test_plateau_schedule_matches_reduce_lr_on_plateau_defaults():
 
 
 def test_reference_preset_per_dataset():
-    from bdcore.presets import victim_recipe
+    from bdcore.bench.presets import victim_recipe
 
     assert victim_recipe("reference", "cifar10")["epochs"] == 100
     assert victim_recipe("reference", "gtsrb")["epochs"] == 50

@@ -32,7 +32,7 @@ def tiny_recipe(**overrides: Any):
     """A training recipe for fast tests on the embedded data: the 'quick' preset (SGD, lr 0.1, cosine)
     for TINY_EPOCHS epochs, with overrides."""
     from bdcore.config import TrainRecipe
-    from bdcore.presets import victim_recipe
+    from bdcore.bench.presets import victim_recipe
 
     base = {**victim_recipe("quick", "mnist5k"), "epochs": TINY_EPOCHS}
     base.update(overrides)
@@ -49,7 +49,7 @@ def attack_config(attack: str, *, dataset: str = "mnist5k", model: str = "small-
 
 
 def _context_artifacts(fields: dict[str, Any]) -> None:
-    from bdcore.artifacts import ArtifactCache
+    from bdcore.runs.artifacts import ArtifactCache
 
     art = fields.get("artifacts")
     if isinstance(art, (str, os.PathLike)):
@@ -69,7 +69,7 @@ def attack_context(**overrides: Any):
     context breaks none of them."""
     import torch
 
-    from bdcore.attack import AttackContext
+    from bdcore.api.attack import AttackContext
 
     fields: dict[str, Any] = dict(num_classes=10, shape=(1, 28, 28), target=0, pratio=0.1, all_to_all=False, seed=0,
                                   device=torch.device("cpu"), dataset="mnist5k", model="small-cnn", artifacts=None)
@@ -89,7 +89,7 @@ def defense_context(**overrides: Any):
     context breaks none of them."""
     import torch
 
-    from bdcore.defense import DefenseContext
+    from bdcore.api.defense import DefenseContext
 
     fields: dict[str, Any] = dict(num_classes=10, shape=(1, 28, 28), mean=(0.5,), std=(0.5,), hflip=False, seed=0,
                                   device=torch.device("cpu"), artifacts=None)
@@ -100,7 +100,7 @@ def defense_context(**overrides: Any):
 
 
 def spec_of(kind: str, name: str):
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     return registry().get(kind, name)
 
@@ -139,7 +139,7 @@ def check_light_import(kind: str, name: str) -> None:
     spec = spec_of(kind, name)
     config = getattr(spec, "config", None)
     modules = [config.split(":")[0]] if isinstance(config, str) else []
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     for p in registry().plugins:
         if p.package == spec.package:
@@ -157,7 +157,7 @@ def check_light_import(kind: str, name: str) -> None:
 
 def tiny_attack_run(name: str, store, *, seed: int = 0, force: bool = False, dataset: str = TINY_DATASET, **kw: Any):
     """A one-epoch attack run on TINY_DATASET (or `dataset`) with the spec's test settings."""
-    from bdcore.harness import run_attack
+    from bdcore.bench.harness import run_attack
 
     spec = spec_of("attack", name)
     settings = dict(spec.test_settings)
@@ -171,7 +171,7 @@ def tiny_defense_run(name: str, attack_run_id: str, store, *, seed: int = 0, for
     """A defense run with the spec's test settings on a finished attack run (`reg`: another registry than
     the installed plugins', as in the kit's own tests)."""
     from bdcore.config import DefenseRunConfig
-    from bdcore.harness import run_defense
+    from bdcore.bench.harness import run_defense
 
     spec = (reg or _registry()).get("defense", name)
     merged = dict(spec.test_settings)
@@ -278,7 +278,7 @@ def _tiny_defense_setup(name: str, store, attack: str, reg: Any = None):
     import torch
 
     from bdcore.config import DefenseRunConfig
-    from bdcore.harness import _resolve_method, defense_setup
+    from bdcore.bench.harness import _resolve_method, defense_setup
 
     reg = reg or _registry()
     arun = tiny_attack_run(attack, store, epochs=1)
@@ -294,7 +294,7 @@ def check_sealed_inputs(name: str, store, attack: str = "badnet") -> None:
     target), no poison mask or indices; its artifact cache is its own namespace, outside the run store."""
     import torch
 
-    from bdcore.attack import Attack
+    from bdcore.api.attack import Attack
 
     spec, setup = _tiny_defense_setup(name, store, attack)
     for path, obj in _reachable(setup.inputs):
@@ -368,7 +368,7 @@ def assert_one_line_error(result: Any, *fragments: str) -> str:
 
 
 def _registry():
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     return registry()
 
@@ -377,14 +377,14 @@ def load_attack_run(run_id: str, store):
     """Rebuild a finished attack run on the CPU: (run, config, dataset, attack, model, poison indices)."""
     import torch
 
-    from bdcore.harness import load_attack_run as _load
+    from bdcore.bench.harness import load_attack_run as _load
 
     return _load(run_id, store, torch.device("cpu"))
 
 
 def poison_train_set(x, y, attack, pidx, **kw: Any):
-    """The poisoned training set the harness would build (see bdcore.poison.poison_train_set)."""
-    from bdcore.poison import poison_train_set as _poison
+    """The poisoned training set the harness would build (see bdcore.data.trainset.poison_train_set)."""
+    from bdcore.data.trainset import poison_train_set as _poison
 
     return _poison(x, y, attack, pidx, **kw)
 
@@ -393,7 +393,7 @@ def analysis_context(run_id: str, store, **options: Any):
     """The AnalysisContext `bdb analyze` would give a tool for a stored run, on the CPU."""
     import torch
 
-    from bdcore.analysis import open_run
+    from bdcore.reporting.analysis import open_run
 
     return open_run(run_id, store, torch.device("cpu"), **options)
 
@@ -407,7 +407,7 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
     import math
     from pathlib import Path
 
-    from bdcore.analysis import run_analysis
+    from bdcore.reporting.analysis import run_analysis
 
     out = Path(out_dir) / f"{tool}.png"
     result = run_analysis(tool, run_id, store=store, out=out, device="cpu", **options)
@@ -431,7 +431,7 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
             assert math.isfinite(v), f"{tool}: number {path} is not finite"
 
     walk(result.numbers, tool)
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     declared = registry().get("analysis", tool).defaults
     if options.get("split") is None:  # the splits the spec declares (shown by `bdb info`) are those it drew
@@ -448,7 +448,7 @@ def check_analysis(tool: str, run_id: str, store, out_dir, **options: Any) -> di
 def check_plugins_load(reg: Any = None) -> None:
     """Every installed plugin distribution loaded (a plugin that fails to import gets no other
     conformance test, so this is where it fails loudly)."""
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     broken = (reg or registry()).broken
     assert not broken, "plugin(s) failed to load: " + "; ".join(f"{p.package} ({p.entry_point}): {p.error}"
@@ -457,7 +457,7 @@ def check_plugins_load(reg: Any = None) -> None:
 
 def installed(kind: str) -> list[str]:
     """Names of the installed methods of a kind."""
-    from bdcore.registry import registry
+    from bdcore.api.registry import registry
 
     return registry().names(kind)
 

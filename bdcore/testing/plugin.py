@@ -99,7 +99,7 @@ def _torch_threads_unchanged():
     if after != before:
         torch.set_num_threads(before)
         pytest.fail(f"this test changed torch's CPU thread count from {before} to {after} (restored); wrap the "
-                    "call that changes it in bdcore.harness.keep_threads()", pytrace=False)
+                    "call that changes it in bdcore.nn.runtime.keep_threads()", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ def bdb_store(tmp_path_factory):
     """
     import os
 
-    from bdcore.store import RunStore
+    from bdcore.runs.store import RunStore
 
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return RunStore(tmp_path_factory.getbasetemp().parent / "bdb-runs-shared")
@@ -121,7 +121,7 @@ def bdb_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mnist5k():
     """The embedded MNIST sample (4,000 train / 1,000 test, 28x28)."""
-    from bdcore.harness import load_dataset
+    from bdcore.api.resolve import load_dataset
 
     return load_dataset("mnist5k")
 
@@ -129,7 +129,7 @@ def mnist5k():
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's 8x8 digits (1,437 train / 360 test)."""
-    from bdcore.harness import load_dataset
+    from bdcore.api.resolve import load_dataset
 
     return load_dataset("digits")
 
@@ -144,7 +144,7 @@ the numbers measured there."""
 @pytest.fixture(scope="session")
 def backdoored_run(bdb_store) -> Callable[..., Any]:
     """Factory: backdoored_run(attack='badnet', pratio=0.1, settings=None, **recipe) -> Run (cached)."""
-    from bdcore.harness import run_attack
+    from bdcore.bench.harness import run_attack
     from bdcore.testing import attack_config
 
     def make(attack: str = "badnet", *, pratio: float = 0.1, settings: dict | None = None,
@@ -164,7 +164,7 @@ def backdoored_run(bdb_store) -> Callable[..., Any]:
 def defended_run(bdb_store) -> Callable[..., Any]:
     """Factory: defended_run(defense, attack_run_id, settings=None, seed=0, preset='quick') -> Run (cached)."""
     from bdcore.config import DefenseRunConfig
-    from bdcore.harness import run_defense
+    from bdcore.bench.harness import run_defense
 
     def make(defense: str, attack_run_id: str, *, settings: dict | None = None, seed: int = 0,
              preset: str = "quick"):

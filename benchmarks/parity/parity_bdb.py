@@ -9,8 +9,8 @@ plugins plus this dataset.
 
 from __future__ import annotations
 
-from bdcore.hookspecs import hookimpl
-from bdcore.spec import DatasetSpec
+from bdcore.api.hookspecs import hookimpl
+from bdcore.api.spec import DatasetSpec
 
 DATASET = "mnist5k-parity"
 MEAN = (0.5, 0.5, 0.5)
@@ -22,7 +22,7 @@ def load_parity_mnist(root: str | None = None):
     from pathlib import Path
 
     from bdcore.data import ImageDataset
-    from bdcore.datasets.mnist import load_mnist
+    from bdcore.data.datasets.mnist import load_mnist
 
     if root is None:
         raise ValueError(f"{DATASET} needs data_root: the folder write_data.py wrote")
@@ -46,7 +46,7 @@ def registry():
     """bdb's registry with the parity dataset added (loaded once)."""
     global _REG
     if _REG is None:
-        from bdcore.registry import load_registry
+        from bdcore.api.registry import load_registry
 
         _REG = load_registry(extra_plugins=[("parity", _Plugin())])
     return _REG

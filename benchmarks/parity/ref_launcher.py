@@ -14,7 +14,7 @@ the reference are patched in memory:
    is given per channel (mean and std 0.5 three times instead of its one-element lists, which its
    own `get_dataset_denormalization` cannot negate);
 3. its model factory `generate_cls_model` knows one more name, `bdb_small_cnn`: the same
-   architecture as bdb's `small-cnn` (bdcore.models.SmallCNN, width 32; restated below, since this
+   architecture as bdb's `small-cnn` (bdcore.nn.models.SmallCNN, width 32; restated below, since this
    runs where bdcore is not installed), so a run takes seconds.
 
 Everything else is the reference's own code. The patches are applied to the modules before the
@@ -37,7 +37,7 @@ MODEL_NAME = "bdb_small_cnn"
 
 
 def _small_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 28, width: int = 32):
-    """bdb's small-cnn (bdcore.models.SmallCNN): three conv-BN-ReLU blocks and a linear head."""
+    """bdb's small-cnn (bdcore.nn.models.SmallCNN): three conv-BN-ReLU blocks and a linear head."""
     from torch import nn
 
     class SmallCNN(nn.Module):

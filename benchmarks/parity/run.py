@@ -159,7 +159,7 @@ DEFENSES: dict[str, dict[str, Any]] = {
         "diffs": ["fine-tuning epochs {epochs} on both sides (the reference's yaml: 100), the reference's cosine "
                   "T_max set to the same; one batch an epoch on both sides (200 images, batch 256)",
                   "clean reserve: the reference draws 5% of all training indices (clean copies), bdb 5% of the "
-                  "never-poisoned ones (a stated deviation of bdcore.harness.split_reserve)",
+                  "never-poisoned ones (a stated deviation of bdcore.bench.harness.split_reserve)",
                   "the reference's yaml asks for amp (fp16 autocast); both sides run fp32 on the CPU"],
     },
     "clp": {
@@ -322,7 +322,7 @@ class Harness:
 
     # -- bdb --
     def bdb_store(self):
-        from bdcore.store import RunStore
+        from bdcore.runs.store import RunStore
 
         return RunStore(self.work / "bdb-runs")
 
@@ -331,8 +331,8 @@ class Harness:
 
         import parity_bdb
         from bdcore.config import AttackRunConfig, TrainRecipe
-        from bdcore.harness import run_attack
-        from bdcore.presets import victim_recipe
+        from bdcore.bench.harness import run_attack
+        from bdcore.bench.presets import victim_recipe
 
         torch.set_num_threads(1)
         spec = ATTACKS[name]
@@ -357,7 +357,7 @@ class Harness:
 
         import parity_bdb
         from bdcore.config import DefenseRunConfig
-        from bdcore.harness import run_defense
+        from bdcore.bench.harness import run_defense
 
         torch.set_num_threads(1)
         spec = DEFENSES[name]
@@ -393,9 +393,9 @@ class Harness:
 
         import parity_bdb
         from bdcore.config import DefenseRunConfig
-        from bdcore.evaluate import evaluate
-        from bdcore.harness import load_attack_run, run_defense
-        from bdcore.store import RunStore
+        from bdcore.bench.evaluate import evaluate
+        from bdcore.bench.harness import load_attack_run, run_defense
+        from bdcore.runs.store import RunStore
 
         torch.set_num_threads(1)
         vb, vr = self.find(f"attack:{attack}", "bdb", seed), self.find(f"attack:{attack}", "reference", seed)
@@ -514,9 +514,9 @@ def anchor(h: Harness, threads: int, seed: int = 0, defenses: tuple[str, ...] = 
 
     import parity_bdb
     from bdcore.config import AttackRunConfig, DefenseRunConfig, TrainRecipe
-    from bdcore.harness import run_attack, run_defense
-    from bdcore.presets import victim_recipe
-    from bdcore.store import RunStore
+    from bdcore.bench.harness import run_attack, run_defense
+    from bdcore.bench.presets import victim_recipe
+    from bdcore.runs.store import RunStore
 
     out: list[dict[str, Any]] = []
 
@@ -626,7 +626,7 @@ def check(h: Harness, n: int = 128) -> dict[str, Any]:
     import torch
 
     import parity_bdb
-    from bdcore.harness import load_dataset
+    from bdcore.api.resolve import load_dataset
 
     out = h.work / "ref_first_batch.npz"
     cmd = [h.ref_python, str(HERE / "ref_launcher.py"), "--first-batch", str(out), "--dataset_path", f"./{DATA_DIR}",
@@ -661,8 +661,8 @@ def check_poison(h: Harness, data, n: int = 64, names: tuple[str, ...] = ("badne
 
     import parity_bdb
     from bdcore.config import AttackRunConfig
-    from bdcore.harness import make_attack
-    from bdcore.poison import poison_images
+    from bdcore.bench.harness import make_attack
+    from bdcore.data.trainset import poison_images
 
     out: dict[str, Any] = {"poisoned": {}}
     for name in names:
@@ -1090,7 +1090,7 @@ def main() -> None:
         print(f"wrote {h.ref / DATA_DIR}; sha256 {info['sha256']}")
     elif args.cmd == "check" and args.attacks:  # more attacks' poisoned images, merged into first_batch.json
         import parity_bdb
-        from bdcore.harness import load_dataset
+        from bdcore.api.resolve import load_dataset
 
         data = load_dataset(parity_bdb.DATASET, str(h.ref / DATA_DIR), parity_bdb.registry())
         fb = json.loads((h.work / "first_batch.json").read_text())

@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from bdcore import Attack, AttackContext
 from bdcore import mix_int, sample_uniforms
 from bdcore import BdbError
-from bdcore import load_image_dir
+from bdcore import gaussian_blur, load_image_dir
 
 from bdb_attack_refool.config import RefoolConfig
 
@@ -55,25 +54,6 @@ def draw_params(cfg: RefoolConfig, seed: int, idx: torch.Tensor, num_reflections
 
 
 # the reflection model ----------------------------------------------------------------------------
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample separable Gaussian blur (kernel radius ceil(2 sigma), replicate border)."""
-    b, c, h, w = x.shape
-    sigma = sigma.to(device=x.device, dtype=x.dtype).clamp_min(1e-3)
-    radius_each = torch.ceil(2 * sigma)
-    radius = int(radius_each.max().item()) if b else 0
-    if radius == 0:
-        return x
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    g = torch.exp(-(t[None] ** 2) / (2 * sigma[:, None] ** 2))
-    g = torch.where(t[None].abs() <= radius_each[:, None], g, torch.zeros_like(g))
-    g = g / g.sum(dim=1, keepdim=True)
-    k = g.repeat_interleave(c, dim=0)  # (B*C, K)
-    y = x.reshape(1, b * c, h, w)
-    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="replicate"), k[:, None, None, :], groups=b * c)
-    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), k[:, None, :, None], groups=b * c)
-    return y.reshape(b, c, h, w)
-
-
 def shift_image(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Per-sample translation by (rows, cols) = shift (down/right for positive values), zero fill."""
     b, c, h, w = x.shape
@@ -100,7 +80,7 @@ def add_reflection(x: torch.Tensor, r: torch.Tensor, kind: torch.Tensor, sigma: 
     view = (-1, 1, 1, 1)
     out_r = r_lin
     if bool((kind == OUT_OF_FOCUS).any()):
-        blurred = gaussian_blur(r_lin, sigma)
+        blurred = gaussian_blur(r_lin, sigma, truncate=2.0)  # radius ceil(2 sigma), replicated border
         out_r = torch.where((kind == OUT_OF_FOCUS).view(view), blurred, out_r)
     if bool((kind == GHOST).any()):
         bt = beta.to(device=x.device, dtype=dt).view(view)
@@ -163,5 +143,5 @@ class Refool(Attack):
         return add_reflection(x, refl, p.kind, p.sigma, p.shift, p.beta, p.alpha_t, self.config.gamma)
 
 
-__all__ = ["Refool", "add_reflection", "gaussian_blur", "shift_image", "draw_params", "sample_uniforms",
+__all__ = ["Refool", "add_reflection", "shift_image", "draw_params", "sample_uniforms",
            "IN_FOCUS", "OUT_OF_FOCUS", "GHOST"]

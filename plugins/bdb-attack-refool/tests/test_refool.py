@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from bdcore import gaussian_blur
 from bdcore.testing import attack_context
-from bdb_attack_refool.attack import (GHOST, IN_FOCUS, OUT_OF_FOCUS, Refool, add_reflection, gaussian_blur,
+from bdb_attack_refool.attack import (GHOST, IN_FOCUS, OUT_OF_FOCUS, Refool, add_reflection,
                                       shift_image)
 from bdb_attack_refool.config import RefoolConfig
 from bdcore.testing import SHORT_EPOCHS as EPOCHS
@@ -46,7 +47,7 @@ def test_out_of_focus_is_gaussian_blur_of_random_sigma():
     # a centred impulse gives 1/2.483732^2 = 0.162103 at the centre and 0.606531/2.483732^2 = 0.098320 next to it
     d = torch.zeros(2, 1, 9, 9)
     d[:, 0, 4, 4] = 1.0
-    out = gaussian_blur(d, torch.tensor([1.0, 2.0]))
+    out = gaussian_blur(d, torch.tensor([1.0, 2.0]), truncate=2.0)  # bdcore's, as Refool calls it
     assert out[0, 0, 4, 4].item() == pytest.approx(0.162103, abs=1e-6)
     assert out[0, 0, 4, 5].item() == pytest.approx(0.098320, abs=1e-6)
     assert out[0, 0, 4, 7].item() == 0.0  # beyond radius ceil(2 sigma) = 2

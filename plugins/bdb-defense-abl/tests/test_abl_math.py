@@ -1,5 +1,5 @@
 """ABL's pieces on hand numbers: the LGA loss, the isolation of the lowest losses, the hooks (LGA and the
-isolation live in the core, bdcore.isolation, shared with NAB; the unlearning hook is ABL's)."""
+isolation live in the core, bdcore.lib.isolation, shared with NAB; the unlearning hook is ABL's)."""
 
 import torch
 from torch import nn

@@ -65,7 +65,7 @@ def test_last_layer_with_lower_u_weakens_badnets(backdoored_run, defended_run):
     # ASR 0.109, RA 0.868 (2 threads: 13 pruned, C-ACC 0.941, ASR 0.084).
     # re-measured under the reference protocol (poison drawn from all samples, uint8 poison, whole 5% reserve of 200): 10 pruned, C-ACC 0.968 -> 0.944, ASR 0.989 -> 0.657, RA 0.339: a partial removal now.
     # re-measured in session 5 (victim 0.969 / 0.996: the BadNets miniature moved since; one torch thread, which
-    # the suite had not always had, see bdcore.harness.keep_threads): C-ACC 0.969 -> 0.880, ASR 0.996 -> 0.360, RA 0.564.
+    # the suite had not always had, see bdcore.nn.runtime.keep_threads): C-ACC 0.969 -> 0.880, ASR 0.996 -> 0.360, RA 0.564.
     run = backdoored_run("badnet")
     d = defended_run("ep", run.run_id, settings={"u": 1.5, "layers": "last"})
     assert d.metrics["info"]["pruned_count"] <= 20

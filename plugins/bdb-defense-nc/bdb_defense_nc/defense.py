@@ -39,13 +39,8 @@ class NeuralCleanse(Defense):
     def run(self, inputs: DefenseInputs) -> DefenseOutput:
         c = self.config
         model = inputs.model
-        rev = reverse_engineer(
-            model, inputs.reserve, range(self.ctx.num_classes), epochs=c.epochs, batch_size=c.batch_size,
-            lr=c.lr, init_cost=c.init_cost, cost_multiplier_up=c.cost_multiplier_up,
-            cost_multiplier_down=c.cost_multiplier_down, patience=c.patience,
-            success_threshold=c.success_threshold, early_stop_threshold=c.early_stop_threshold,
-            early_stop_patience=c.early_stop_patience, seed=self.ctx.seed, report=self.report,
-        )
+        rev = reverse_engineer(model, inputs.reserve, range(self.ctx.num_classes), c, seed=self.ctx.seed,
+                               report=self.report)
         index = anomaly_index(rev.norms)
         flagged = flag_outliers(rev.norms, c.anomaly_threshold).nonzero().flatten().tolist()
         below = rev.norms < median(rev.norms)

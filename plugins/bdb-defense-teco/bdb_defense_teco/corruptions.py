@@ -18,6 +18,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from bdcore import gaussian_blur as _blur
+
 Corruption = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
 
 
@@ -48,22 +50,6 @@ def gaussian_kernel(sigma: float, radius: int | None = None) -> torch.Tensor:
     g = torch.exp(-t ** 2 / (2 * max(sigma, 1e-6) ** 2))
     k = g[:, None] * g[None, :]
     return (k / k.sum()).float()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (scipy's truncation at 4 sigma), reflect border."""
-    if sigma <= 0:
-        return x
-    r = max(1, math.ceil(4 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float64)
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    g = (g / g.sum()).to(x)
-    b, c, h, w = x.shape
-    y = x.reshape(b * c, 1, h, w)
-    mode = "reflect" if r < min(h, w) else "replicate"
-    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode=mode), g.view(1, 1, 1, -1))
-    y = F.conv2d(F.pad(y, (0, 0, r, r), mode=mode), g.view(1, 1, -1, 1))
-    return y.view(b, c, h, w)
 
 
 def _clip(x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +87,7 @@ def glass_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Te
     """Gaussian blur, local pixel shuffling (each pixel takes a random neighbour within max_delta), blur again."""
     sigma, delta, iterations = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)][severity - 1]
     b, c, h, w = x.shape
-    x = gaussian_blur(x, sigma)
+    x = _blur(x, sigma, border="reflect")
     rows = torch.arange(h).view(1, h, 1)
     cols = torch.arange(w).view(1, 1, w)
     for _ in range(iterations):
@@ -109,7 +95,7 @@ def glass_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Te
         dx = torch.randint(-delta, delta, (b, h, w), generator=gen)
         src = ((rows + dy).clamp(0, h - 1) * w + (cols + dx).clamp(0, w - 1)).view(b, 1, h * w).to(x.device)
         x = x.flatten(2).gather(2, src.expand(b, c, h * w)).view(b, c, h, w)
-    return _clip(gaussian_blur(x, sigma))
+    return _clip(_blur(x, sigma, border="reflect"))
 
 
 def _motion_kernels(b: int, radius: float, sigma: float, angles: torch.Tensor) -> torch.Tensor:
@@ -197,7 +183,7 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     a, bw = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
     n, _, h, w = x.shape
     crystals = (_rand(gen, n, 1, h, w, like=x) > 0.85).to(x)
-    ice = 0.35 * _fractal(n, max(h, w), 2, gen, x)[..., :h, :w] + 0.65 * _clip(2 * gaussian_blur(crystals, 0.7))
+    ice = 0.35 * _fractal(n, max(h, w), 2, gen, x)[..., :h, :w] + 0.65 * _clip(2 * _blur(crystals, 0.7, border="reflect"))
     return _clip(a * x + bw * ice)
 
 
@@ -238,7 +224,7 @@ def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> t
     srcpix = (pix @ inv)[..., :2].view(b, h, w, 2)
     if alpha > 0 and sigma > 0:
         field = torch.rand(b, 2, h, w, generator=gen, dtype=torch.float64) * 2 - 1
-        field = gaussian_blur(field.float(), sigma).double() * alpha
+        field = _blur(field.float(), sigma, border="reflect").double() * alpha
         srcpix = srcpix + field.permute(0, 2, 3, 1)
     grid = torch.stack([(srcpix[..., 0] + 0.5) / w * 2 - 1, (srcpix[..., 1] + 0.5) / h * 2 - 1], -1)
     return _clip(F.grid_sample(x, grid.to(x), mode="bilinear", padding_mode="reflection", align_corners=False))
