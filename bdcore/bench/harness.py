@@ -248,6 +248,18 @@ def check_run_attack(run: Run, reg: Registry) -> None:
     raise BdbError(f"attack {name!r} of run {run.run_id} is not installed: {how}{version}")
 
 
+def load_run_model(run: Run, store: RunStore, name: str, data: ImageDataset, device: torch.device,
+                   reg: Registry | None = None) -> nn.Module:
+    """The model `name` with a stored run's weights (model.safetensors), on device, in eval mode; a one-line
+    error when they do not fit."""
+    model = build_model(name, data, reg)
+    try:
+        model.load_state_dict(store.load_tensors(run, "model.safetensors"))
+    except RuntimeError as exc:
+        raise BdbError(f"run {run.run_id}: weights do not fit model {name} ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval()
+
+
 def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_root: str | None = None,
                     reg: Registry | None = None) -> tuple[Run, AttackRunConfig, ImageDataset, Attack, nn.Module, torch.Tensor]:
     """Rebuild everything of a finished attack run: config, data, attack, model, poison indices."""
@@ -264,12 +276,7 @@ def load_attack_run(run_id: str, store: RunStore, device: torch.device, data_roo
         attack.load_state({k: v.to(device) for k, v in store.load_tensors(run, "attack_state.safetensors").items()})
     else:
         attack.prepare(data)
-    model = build_model(cfg.model, data, reg)
-    try:
-        model.load_state_dict(store.load_tensors(run, "model.safetensors"))
-    except RuntimeError as exc:
-        raise BdbError(f"run {run.run_id}: weights do not fit model {cfg.model} ({str(exc).splitlines()[0]})") from None
-    model.to(device).eval()
+    model = load_run_model(run, store, cfg.model, data, device, reg)
     try:
         pidx = torch.tensor(json.loads(run.file("poison_indices.json").read_text()), dtype=torch.long)
     except (OSError, ValueError):

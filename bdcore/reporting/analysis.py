@@ -21,20 +21,14 @@ def open_run(run_id: str, store: RunStore, device: torch.device, reg: Any = None
     """An AnalysisContext for a finished attack or defense run (a defense run: its stored repaired
     model, or the attack run's model when the defense stored none, with the attack of its attack run);
     reg: the registry the run's attack and model come from (default: the installed plugins')."""
-    from bdcore.api.resolve import build_model
-    from bdcore.bench.harness import load_attack_run
+    from bdcore.bench.harness import load_attack_run, load_run_model
 
     run = store.load(run_id)
     attack_run_id = run.run_id if run.kind == "attack" else run.config["attack_run"]
     arun, acfg, data, attack, backdoored, pidx = load_attack_run(attack_run_id, store, device, reg=reg)
     model = backdoored
     if run.kind == "defense" and run.file("model.safetensors").is_file():
-        model = build_model(acfg.model, data, reg)
-        try:
-            model.load_state_dict(store.load_tensors(run, "model.safetensors"))
-        except RuntimeError as exc:
-            raise BdbError(f"run {run.run_id}: weights do not fit model {acfg.model} ({str(exc).splitlines()[0]})") from None
-        model.to(device).eval()
+        model = load_run_model(run, store, acfg.model, data, device, reg)
     return AnalysisContext(run=run, attack_run=arun, model=model, backdoored=backdoored, data=data, attack=attack,
                            attack_config=acfg, poison_indices=pidx, device=device, store=store, **options)
 
